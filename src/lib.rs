@@ -1,0 +1,11 @@
+//! imgwatch: watch workspace-template images and refresh the containers built from them.
+//!
+//! The binary is a thin shell over this library so that integration tests drive the
+//! same modules the command runs.
+
+pub mod cli;
+pub mod reference;
+pub mod config;
+pub mod registry;
+pub mod report;
+pub mod state;
