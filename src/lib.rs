@@ -4,8 +4,9 @@
 //! same modules the command runs.
 
 pub mod cli;
-pub mod reference;
 pub mod config;
+pub mod logging;
+pub mod reference;
 pub mod registry;
 pub mod report;
 pub mod state;
