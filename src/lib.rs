@@ -5,8 +5,12 @@
 
 pub mod cli;
 pub mod config;
+pub mod docs;
+pub mod hooks;
 pub mod logging;
+pub mod metrics;
 pub mod reference;
 pub mod registry;
 pub mod report;
 pub mod state;
+pub mod webhook;
