@@ -150,7 +150,7 @@ pub fn fetch_token(
         } else {
             "GET"
         };
-        return Err(http::status_error(method, &shown, response).into());
+        return Err(http::status_error(method, shown, response).into());
     }
 
     let body = http::read_capped(response, MAX_SMALL_BODY)?;
