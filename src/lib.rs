@@ -4,8 +4,8 @@
 //! same modules the command runs.
 
 pub mod cli;
-pub mod reference;
 pub mod config;
+pub mod reference;
 pub mod registry;
 pub mod report;
 pub mod state;
