@@ -1,4 +1,5 @@
 //! Integration tests: one binary, one module per topic, shared helpers in `support`.
 
 mod harness;
+mod registry_fake;
 mod support;

@@ -4,10 +4,14 @@
 // any one build of a subset; that is expected, not dead code.
 #![allow(dead_code, unused_imports)]
 
+pub mod fake;
 pub mod layer;
 pub mod registry;
+pub mod sandbox;
 
+pub use fake::{Answer, FakeRegistry};
 pub use registry::{Pushed, TestRegistry};
+pub use sandbox::{Ran, Sandbox, run};
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
