@@ -4,8 +4,10 @@
 //! same modules the command runs.
 
 pub mod cli;
-pub mod reference;
 pub mod config;
+pub mod engine;
+pub mod reference;
+pub mod refresh;
 pub mod registry;
 pub mod report;
 pub mod state;

@@ -1,0 +1,1 @@
+//! Bringing a runtime's containers onto a newly pulled image.
