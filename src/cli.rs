@@ -112,11 +112,7 @@ pub struct DigestArgs {
 #[derive(Debug, Args)]
 pub struct ForgetArgs {
     /// Runtimes whose entries to drop
-    #[arg(
-        value_name = "RUNTIME",
-        required_unless_present = "all",
-        conflicts_with = "all"
-    )]
+    #[arg(value_name = "RUNTIME", required_unless_present = "all", conflicts_with = "all")]
     pub runtimes: Vec<String>,
 
     /// Drop every entry

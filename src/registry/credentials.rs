@@ -16,10 +16,7 @@ impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Credentials::Basic { username, .. } => {
-                write!(
-                    f,
-                    "Basic {{ username: {username:?}, password: <redacted> }}"
-                )
+                write!(f, "Basic {{ username: {username:?}, password: <redacted> }}")
             }
             Credentials::IdentityToken(_) => write!(f, "IdentityToken(<redacted>)"),
         }

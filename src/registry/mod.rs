@@ -3,5 +3,5 @@
 pub mod credentials;
 mod platform;
 
-pub use credentials::Credentials;
 pub use platform::Platform;
+pub use credentials::Credentials;
