@@ -127,7 +127,10 @@ impl Config {
             format!("{}: line {}", path.display(), line_of(text, span.start))
         };
 
-        let mut config = Config { source: Some(path.to_path_buf()), ..Config::default() };
+        let mut config = Config {
+            source: Some(path.to_path_buf()),
+            ..Config::default()
+        };
         if let Some(image) = file.image {
             config.template = Template::parse(image.get_ref())
                 .with_context(|| format!("{}: key 'image'", at(image.span())))?;
@@ -230,7 +233,9 @@ fn line_of(text: &str, offset: usize) -> usize {
 
 fn duration<'de, D: Deserializer<'de>>(de: D) -> Result<Option<Duration>, D::Error> {
     let text = String::deserialize(de)?;
-    crate::cli::parse_duration(&text).map(Some).map_err(serde::de::Error::custom)
+    crate::cli::parse_duration(&text)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
 }
 
 #[cfg(test)]
@@ -307,7 +312,11 @@ mod tests {
     #[test]
     fn locates_in_documented_order() {
         let env = |vars: &'static [(&'static str, &'static str)]| {
-            move |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+            move |k: &str| {
+                vars.iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
         };
         let explicit = Path::new("/x.toml");
         assert_eq!(

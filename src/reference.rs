@@ -47,8 +47,7 @@ impl Reference {
 
         let (rest, digest) = match text.split_once('@') {
             Some((rest, digest)) => {
-                check_digest(digest)
-                    .with_context(|| format!("image reference '{original}'"))?;
+                check_digest(digest).with_context(|| format!("image reference '{original}'"))?;
                 (rest, Some(digest.to_string()))
             }
             None => (text, None),
@@ -87,7 +86,12 @@ impl Reference {
         };
         check_repository(&repository).with_context(|| format!("image reference '{original}'"))?;
 
-        Ok(Reference { registry, repository, tag, digest })
+        Ok(Reference {
+            registry,
+            repository,
+            tag,
+            digest,
+        })
     }
 
     /// `registry/repository`, the name the engine's `RepoDigests` entries start with.
@@ -102,7 +106,10 @@ impl Reference {
 
     /// The tag or digest to ask the registry for.
     pub fn target(&self) -> &str {
-        self.digest.as_deref().or(self.tag.as_deref()).unwrap_or("latest")
+        self.digest
+            .as_deref()
+            .or(self.tag.as_deref())
+            .unwrap_or("latest")
     }
 }
 
@@ -122,7 +129,9 @@ impl fmt::Display for Reference {
 /// Accepts only `sha256:` followed by 64 lowercase hex digits.
 pub fn check_digest(digest: &str) -> Result<()> {
     match digest.strip_prefix("sha256:") {
-        Some(hex) if hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) => {
+        Some(hex)
+            if hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) =>
+        {
             Ok(())
         }
         _ => bail!("'{digest}' is not a sha256 digest (sha256: and 64 lowercase hex digits)"),
@@ -132,8 +141,13 @@ pub fn check_digest(digest: &str) -> Result<()> {
 fn check_tag(tag: &str) -> Result<()> {
     let valid = !tag.is_empty()
         && tag.len() <= 128
-        && tag.chars().next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
-        && tag.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+        && tag
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+        && tag
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
     if !valid {
         bail!("'{tag}' is not a valid tag");
     }
@@ -149,7 +163,9 @@ fn check_repository(repository: &str) -> Result<()> {
         let valid = !component.is_empty()
             && component.starts_with(alnum)
             && component.ends_with(alnum)
-            && component.chars().all(|c| alnum(c) || matches!(c, '.' | '_' | '-'));
+            && component
+                .chars()
+                .all(|c| alnum(c) || matches!(c, '.' | '_' | '-'));
         if !valid {
             bail!(
                 "'{repository}' is not a valid repository name \
@@ -166,7 +182,9 @@ pub fn check_runtime_name(name: &str) -> Result<()> {
     let valid = !name.is_empty()
         && name.starts_with(alnum)
         && name.ends_with(alnum)
-        && name.chars().all(|c| alnum(c) || matches!(c, '.' | '_' | '-'));
+        && name
+            .chars()
+            .all(|c| alnum(c) || matches!(c, '.' | '_' | '-'));
     if !valid {
         bail!("'{name}' is not a valid runtime name (lowercase letters, digits, . _ -)");
     }
@@ -259,12 +277,36 @@ mod tests {
     #[test]
     fn normalises_like_the_docker_cli() {
         let cases = [
-            ("busybox", "docker.io", "library/busybox", Some("latest"), None),
+            (
+                "busybox",
+                "docker.io",
+                "library/busybox",
+                Some("latest"),
+                None,
+            ),
             ("user/app:1", "docker.io", "user/app", Some("1"), None),
-            ("index.docker.io/library/redis", "docker.io", "library/redis", Some("latest"), None),
+            (
+                "index.docker.io/library/redis",
+                "docker.io",
+                "library/redis",
+                Some("latest"),
+                None,
+            ),
             ("localhost/app", "localhost", "app", Some("latest"), None),
-            ("127.0.0.1:5000/a/b:v2", "127.0.0.1:5000", "a/b", Some("v2"), None),
-            ("ghcr.io/molecule-ai/x:latest", "ghcr.io", "molecule-ai/x", Some("latest"), None),
+            (
+                "127.0.0.1:5000/a/b:v2",
+                "127.0.0.1:5000",
+                "a/b",
+                Some("v2"),
+                None,
+            ),
+            (
+                "ghcr.io/molecule-ai/x:latest",
+                "ghcr.io",
+                "molecule-ai/x",
+                Some("latest"),
+                None,
+            ),
         ];
         for (text, registry, repository, tag, digest) in cases {
             let r = Reference::parse(text).unwrap();
@@ -287,10 +329,19 @@ mod tests {
 
     #[test]
     fn rejects_bad_references() {
-        for text in
-            ["", "UPPER/case", "a b", "ghcr.io/a/b:", "ghcr.io/a/b@sha256:12", "ghcr.io//b", "x/-a"]
-        {
-            assert!(Reference::parse(text).is_err(), "{text:?} should be rejected");
+        for text in [
+            "",
+            "UPPER/case",
+            "a b",
+            "ghcr.io/a/b:",
+            "ghcr.io/a/b@sha256:12",
+            "ghcr.io//b",
+            "x/-a",
+        ] {
+            assert!(
+                Reference::parse(text).is_err(),
+                "{text:?} should be rejected"
+            );
         }
     }
 
@@ -307,7 +358,10 @@ mod tests {
     fn template_builds_and_matches_runtimes() {
         let t = Template::parse("ghcr.io/molecule-ai/workspace-template-{runtime}:latest").unwrap();
         let r = t.reference("langgraph").unwrap();
-        assert_eq!(r.to_string(), "ghcr.io/molecule-ai/workspace-template-langgraph:latest");
+        assert_eq!(
+            r.to_string(),
+            "ghcr.io/molecule-ai/workspace-template-langgraph:latest"
+        );
         assert_eq!(t.runtime_of(&r).as_deref(), Some("langgraph"));
         let other = Reference::parse("ghcr.io/molecule-ai/other-langgraph:latest").unwrap();
         assert_eq!(t.runtime_of(&other), None);

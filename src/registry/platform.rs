@@ -31,7 +31,11 @@ impl Platform {
             "arm" => Some("v7".to_string()),
             _ => None,
         };
-        Platform { os: "linux".to_string(), architecture: architecture.to_string(), variant }
+        Platform {
+            os: "linux".to_string(),
+            architecture: architecture.to_string(),
+            variant,
+        }
     }
 
     /// True when an index entry with these fields serves this platform.
@@ -59,7 +63,9 @@ impl FromStr for Platform {
     fn from_str(text: &str) -> Result<Platform> {
         let parts: Vec<&str> = text.split('/').collect();
         let valid = |s: &str| {
-            !s.is_empty() && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         };
         if !(2..=3).contains(&parts.len()) || !parts.iter().all(|p| valid(p)) {
             bail!("'{text}' is not a platform (os/arch or os/arch/variant, e.g. linux/amd64)");

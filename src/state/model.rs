@@ -19,7 +19,10 @@ pub struct State {
 
 impl Default for State {
     fn default() -> Self {
-        State { version: STATE_VERSION, runtimes: BTreeMap::new() }
+        State {
+            version: STATE_VERSION,
+            runtimes: BTreeMap::new(),
+        }
     }
 }
 

@@ -1,0 +1,4 @@
+//! Integration tests: one binary, one module per topic, shared helpers in `support`.
+
+mod harness;
+mod support;
