@@ -4,11 +4,13 @@
 // any one build of a subset; that is expected, not dead code.
 #![allow(dead_code, unused_imports)]
 
+pub mod engine;
 pub mod fake;
 pub mod layer;
 pub mod registry;
 pub mod sandbox;
 
+pub use engine::{Scope, TestImage, docker, inspect, require_engine, try_docker};
 pub use fake::{Answer, FakeRegistry};
 pub use registry::{Pushed, TestRegistry};
 pub use sandbox::{Ran, Sandbox, run};
@@ -18,10 +20,11 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// A name part unique to this test process and call, such as `it3f9a2c-7`.
+/// A name part unique to this test process and call, such as `it3f9a2c01-0007`.
 ///
 /// The process part is random, so names from concurrent test processes (nextest runs one
-/// process per test) and from earlier runs never collide.
+/// process per test) and from earlier runs never collide. The counter has a fixed width so
+/// that no name contains another (the engine's name filters match substrings).
 pub fn unique(prefix: &str) -> String {
     static PROCESS: OnceLock<String> = OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -32,5 +35,5 @@ pub fn unique(prefix: &str) -> String {
         format!("{:08x}", hasher.finish() as u32)
     });
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{prefix}{process}-{n}")
+    format!("{prefix}{process}-{n:04}")
 }
