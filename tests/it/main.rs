@@ -1,5 +1,7 @@
 //! Integration tests: one binary, one module per topic, shared helpers in `support`.
 
+mod check_real;
+mod cli;
 mod harness;
 mod registry_fake;
 mod support;
