@@ -58,7 +58,7 @@ fn seeds_then_stays_unchanged_then_reports_pending_until_refreshed() {
         );
     }
 
-    let human = run(&mut sandbox.cmd().arg("check"));
+    let human = run(sandbox.cmd().arg("check"));
     let short = |d: &str| d[..19].to_string();
     let expected = format!(
         "alpha  pending    {} -> {}",
@@ -281,7 +281,7 @@ fn status_and_forget_show_and_drop_entries() {
     let entry = &status.json()["runtimes"][0];
     assert_eq!(entry["runtime"], "s");
     assert_eq!(entry["digest"], pushed.digest.as_str());
-    let human = run(&mut sandbox.cmd().arg("status"));
+    let human = run(sandbox.cmd().arg("status"));
     assert!(human.stdout.starts_with("s  sha256:"), "{}", human.stdout);
 
     let forgot = run(sandbox.cmd().args(["forget", "s"]));

@@ -240,7 +240,7 @@ fn a_bad_platform_variable_is_a_usage_error() {
 #[test]
 fn status_of_a_fresh_host_says_nothing_is_recorded() {
     let sandbox = Sandbox::new();
-    let ran = run(&mut sandbox.cmd().arg("status"));
+    let ran = run(sandbox.cmd().arg("status"));
     assert_eq!(ran.code, 0);
     assert!(
         ran.stdout.contains("no runtimes recorded yet"),
