@@ -2,6 +2,7 @@
 
 mod check_real;
 mod cli;
+mod discover;
 mod harness;
 mod registry_fake;
 mod support;
