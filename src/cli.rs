@@ -87,6 +87,22 @@ pub struct CheckArgs {
     /// How long to wait for another run's lock before giving up with exit status 75
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
     pub wait: std::time::Duration,
+
+    /// Retry a digest whose rollout failed now, without waiting for its backoff
+    #[arg(long)]
+    pub force: bool,
+
+    /// How moved runtimes' containers are refreshed (overrides the `strategy` key)
+    #[arg(long, value_enum, value_name = "STRATEGY")]
+    pub strategy: Option<crate::config::Strategy>,
+
+    /// Remove the previous image once no container uses it (the `cleanup` key)
+    #[arg(long)]
+    pub cleanup: bool,
+
+    /// Write Prometheus metrics to this file after the run (the `metrics_file` key)
+    #[arg(long, value_name = "FILE")]
+    pub metrics_file: Option<PathBuf>,
 }
 
 /// Flags of `imgwatch status`.

@@ -77,7 +77,7 @@ _imgwatch() {
             return 0
             ;;
         imgwatch__subcmd__check)
-            opts="-v -q -h -V --pull --recreate --dry-run --runtime --json --state --wait --config --verbose --quiet --help --version"
+            opts="-v -q -h -V --pull --recreate --dry-run --runtime --json --state --wait --force --strategy --cleanup --metrics-file --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -92,6 +92,14 @@ _imgwatch() {
                     return 0
                     ;;
                 --wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --strategy)
+                    COMPREPLY=($(compgen -W "recreate remove" -- "${cur}"))
+                    return 0
+                    ;;
+                --metrics-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

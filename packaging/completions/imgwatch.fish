@@ -38,14 +38,19 @@ complete -c imgwatch -n "__fish_imgwatch_needs_command" -f -a "help" -d 'Print t
 complete -c imgwatch -n "__fish_imgwatch_using_subcommand check" -l runtime -d 'Only check this runtime (repeatable)' -r
 complete -c imgwatch -n "__fish_imgwatch_using_subcommand check" -l state -d 'State file (default: $IMGWATCH_STATE, the `state` key, $STATE_DIRECTORY/state.json, then the user state directory)' -r -F
 complete -c imgwatch -n "__fish_imgwatch_using_subcommand check" -l wait -d 'How long to wait for another run\'s lock before giving up with exit status 75' -r
+complete -c imgwatch -n "__fish_imgwatch_using_subcommand check" -l strategy -d 'How moved runtimes\' containers are refreshed (overrides the `strategy` key)' -r -f -a "recreate\t'Replace each container with one made from the new image, same settings'
+remove\t'Stop and remove the containers so an orchestrator re-provisions them'"
+complete -c imgwatch -n "__fish_imgwatch_using_subcommand check" -l metrics-file -d 'Write Prometheus metrics to this file after the run (the `metrics_file` key)' -r -F
 complete -c imgwatch -n "__fish_imgwatch_using_subcommand check" -l config -d 'Configuration file (default: $IMGWATCH_CONFIG, $CONFIGURATION_DIRECTORY/config.toml, /etc/imgwatch/config.toml, then the user config directory)' -r -F
 complete -c imgwatch -n "__fish_imgwatch_using_subcommand check" -l pull -d 'Pull the image of every runtime whose digest moved'
 complete -c imgwatch -n "__fish_imgwatch_using_subcommand check" -l recreate -d 'Pull moved images and recreate the containers of their runtimes'
 complete -c imgwatch -n "__fish_imgwatch_using_subcommand check" -l dry-run -d 'Report what would happen; change neither the state nor the engine'
 complete -c imgwatch -n "__fish_imgwatch_using_subcommand check" -l json -d 'Print the report as one JSON object'
+complete -c imgwatch -n "__fish_imgwatch_using_subcommand check" -l force -d 'Retry a digest whose rollout failed now, without waiting for its backoff'
+complete -c imgwatch -n "__fish_imgwatch_using_subcommand check" -l cleanup -d 'Remove the previous image once no container uses it (the `cleanup` key)'
 complete -c imgwatch -n "__fish_imgwatch_using_subcommand check" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace)'
 complete -c imgwatch -n "__fish_imgwatch_using_subcommand check" -s q -l quiet -d 'Only warnings and errors on stderr'
-complete -c imgwatch -n "__fish_imgwatch_using_subcommand check" -s h -l help -d 'Print help'
+complete -c imgwatch -n "__fish_imgwatch_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c imgwatch -n "__fish_imgwatch_using_subcommand check" -s V -l version -d 'Print version'
 complete -c imgwatch -n "__fish_imgwatch_using_subcommand status" -l state -d 'State file (see `check --state`)' -r -F
 complete -c imgwatch -n "__fish_imgwatch_using_subcommand status" -l config -d 'Configuration file (default: $IMGWATCH_CONFIG, $CONFIGURATION_DIRECTORY/config.toml, /etc/imgwatch/config.toml, then the user config directory)' -r -F

@@ -15,16 +15,19 @@ pub use man::man_page;
 pub const REGENERATE: &str = "cargo run --example gen-docs";
 
 /// Writes the completion script for `shell` to `out`.
-pub fn completions(shell: clap_complete::Shell, out: &mut dyn Write) {
-    let mut command = crate::cli::command();
-    clap_complete::generate(shell, &mut command, "imgwatch", out);
+pub fn completions(shell: clap_complete::Shell, out: &mut dyn Write) -> std::io::Result<()> {
+    // clap_complete panics when its writer fails; a closed pipe must end quietly instead.
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut crate::cli::command(), "imgwatch", &mut script);
+    out.write_all(&script)?;
+    out.flush()
 }
 
 /// Every generated file: its path in the repository and its current text.
 pub fn generated() -> Vec<(&'static str, String)> {
     let completion = |shell| {
         let mut out = Vec::new();
-        completions(shell, &mut out);
+        clap_complete::generate(shell, &mut crate::cli::command(), "imgwatch", &mut out);
         String::from_utf8_lossy(&out).into_owned()
     };
     use clap_complete::Shell;

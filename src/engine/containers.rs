@@ -1,0 +1,1 @@
+//! Containers: the list and inspect calls discovery needs.

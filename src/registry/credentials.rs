@@ -1,0 +1,150 @@
+//! Registry credentials and where they come from: the GHCR pair in the environment, then
+//! the docker client's config (`auths`, `credsStore`, `credHelpers`).
+
+use std::fmt;
+
+/// A secret the registry (or its token realm) accepts. Never printed: `Debug` redacts it.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Credentials {
+    /// User name and password or personal access token.
+    Basic { username: String, password: String },
+    /// An identity (refresh) token from `docker login` against an OAuth registry.
+    IdentityToken(String),
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Credentials::Basic { username, .. } => {
+                write!(
+                    f,
+                    "Basic {{ username: {username:?}, password: <redacted> }}"
+                )
+            }
+            Credentials::IdentityToken(_) => write!(f, "IdentityToken(<redacted>)"),
+        }
+    }
+}
+
+/// Where a credential was found, for the log line that says which source was used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// `$GHCR_USER` and `$GHCR_TOKEN`.
+    GhcrEnv,
+    /// The docker client's `config.json` or a credential helper it names.
+    DockerConfig,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Source::GhcrEnv => "$GHCR_USER/$GHCR_TOKEN",
+            Source::DockerConfig => "the docker client config",
+        })
+    }
+}
+
+/// Finds credentials for a registry host: the GHCR pair first (for `ghcr.io` only), then
+/// the docker client config. `None` means anonymous access.
+///
+/// A broken docker config or a failing credential helper is logged and treated as no
+/// credentials: public images still resolve, and a private one fails with the
+/// registry's own 401, which says more than a helper's error.
+pub fn lookup(
+    registry: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Option<(Credentials, Source)> {
+    if registry == "ghcr.io" {
+        let user = env("GHCR_USER").filter(|v| !v.is_empty());
+        let token = env("GHCR_TOKEN").filter(|v| !v.is_empty());
+        match (user, token) {
+            (Some(username), Some(password)) => {
+                return Some((Credentials::Basic { username, password }, Source::GhcrEnv));
+            }
+            (Some(_), None) | (None, Some(_)) => {
+                tracing::warn!("only one of GHCR_USER and GHCR_TOKEN is set; ignoring both");
+            }
+            (None, None) => {}
+        }
+    }
+
+    // The docker CLI files Docker Hub credentials under its v1 index address.
+    let server = if registry == crate::reference::DOCKER_HUB {
+        "https://index.docker.io/v1/"
+    } else {
+        registry
+    };
+    use docker_credential::{CredentialRetrievalError as E, DockerCredential};
+    match docker_credential::get_credential(server) {
+        Ok(DockerCredential::UsernamePassword(username, password)) => Some((
+            Credentials::Basic { username, password },
+            Source::DockerConfig,
+        )),
+        Ok(DockerCredential::IdentityToken(token)) => {
+            Some((Credentials::IdentityToken(token), Source::DockerConfig))
+        }
+        Err(E::NoCredentialConfigured | E::ConfigNotFound) => None,
+        Err(E::ConfigReadError) => {
+            // Missing and unreadable look the same from here; only say so when it exists.
+            let dir = env("DOCKER_CONFIG").or_else(|| env("HOME").map(|h| format!("{h}/.docker")));
+            if let Some(path) = dir.map(|d| std::path::PathBuf::from(d).join("config.json"))
+                && path.exists()
+            {
+                tracing::warn!(path = %path.display(), "cannot read the docker client config");
+            }
+            None
+        }
+        Err(E::HelperFailure { helper, .. }) => {
+            // The helper's output is not logged: it may echo what it was given.
+            tracing::warn!(
+                registry,
+                helper,
+                "credential helper failed; trying anonymously"
+            );
+            None
+        }
+        Err(error) => {
+            tracing::warn!(registry, %error, "cannot get credentials; trying anonymously");
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let basic = Credentials::Basic {
+            username: "bot".into(),
+            password: "hunter2".into(),
+        };
+        let token = Credentials::IdentityToken("tok-secret".into());
+        let text = format!("{basic:?} {token:?}");
+        assert!(
+            !text.contains("hunter2") && !text.contains("tok-secret"),
+            "{text}"
+        );
+        assert!(text.contains("bot"));
+    }
+
+    #[test]
+    fn ghcr_pair_wins_for_ghcr_only() {
+        let env = |k: &str| match k {
+            "GHCR_USER" => Some("bot".to_string()),
+            "GHCR_TOKEN" => Some("pat".to_string()),
+            "DOCKER_CONFIG" => Some("/nonexistent-imgwatch".to_string()),
+            _ => None,
+        };
+        let (creds, source) = lookup("ghcr.io", &env).unwrap();
+        assert_eq!(source, Source::GhcrEnv);
+        assert_eq!(
+            creds,
+            Credentials::Basic {
+                username: "bot".into(),
+                password: "pat".into()
+            }
+        );
+    }
+}

@@ -1,0 +1,379 @@
+//! `imgwatch check`: lock, load the state, resolve every runtime, refresh the moved ones,
+//! write the state, and say what happened.
+
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+use anyhow::Result;
+use chrono::Utc;
+
+use super::Fatal;
+use super::decide::{self, Local, Remote, Verdict};
+use super::resolve::{self, Target};
+use crate::cli::Mode;
+use crate::engine::Engine;
+use crate::reference::Reference;
+use crate::refresh;
+use crate::registry::{Options, Platform};
+use crate::report::{Report, RuntimeReport, Status};
+use crate::settings::{CheckSettings, Env};
+use crate::state::{self, State};
+
+/// Runs a check and returns its report; the caller prints it and picks the exit status.
+pub fn check(settings: &CheckSettings, env: Env) -> Result<Report, Fatal> {
+    let started = Instant::now();
+
+    // A dry run writes nothing, so it neither needs nor takes the lock.
+    let _lock = if settings.dry_run {
+        None
+    } else {
+        Some(state::acquire(&settings.state_path, settings.wait).map_err(Fatal::from_lock)?)
+    };
+    let mut state = state::load(&settings.state_path).map_err(Fatal::usage)?;
+
+    let engine = connect_engine(settings);
+    if let (Some(engine), Mode::Recreate, false) = (&engine, settings.mode, settings.dry_run) {
+        // Containers a killed run left aside are put right before anything else.
+        match refresh::recover(engine) {
+            Ok(recovered) if !recovered.is_empty() => {
+                tracing::warn!(
+                    "finished {} container(s) an interrupted run left",
+                    recovered.len()
+                );
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!("cannot check for an interrupted run's leftovers: {error:#}")
+            }
+        }
+    }
+    let platform = match (&settings.platform, &engine) {
+        (Some(platform), _) => platform.clone(),
+        (None, Some(engine)) => engine.platform().unwrap_or_else(|error| {
+            tracing::warn!("cannot read the engine's platform, using the host's: {error:#}");
+            Platform::host()
+        }),
+        (None, None) => Platform::host(),
+    };
+
+    let targets = targets(settings, &state, engine.as_ref()).map_err(Fatal::usage)?;
+    let options = Options {
+        insecure_registries: settings.config.insecure_registries.clone(),
+        deadline: Instant::now() + settings.config.timeout,
+    };
+    let resolution = resolve::resolve_all(&targets, &platform, &options, env);
+
+    let mut report = Report::default();
+    for (target, remote) in targets.iter().zip(resolution.remotes) {
+        let credentials = resolution
+            .credentials
+            .get(&target.reference.registry)
+            .cloned()
+            .flatten();
+        let line = handle(
+            settings,
+            &mut state,
+            engine.as_ref(),
+            &platform,
+            target,
+            remote,
+            credentials.as_ref(),
+        );
+        report.runtimes.push(line);
+    }
+
+    if !settings.dry_run {
+        state::save(&settings.state_path, &state).map_err(Fatal::failure)?;
+    }
+    tracing::info!(
+        "checked {} runtime(s): {} moved, {} updated, {} failed in {:.1}s",
+        report.runtimes.len(),
+        report
+            .runtimes
+            .iter()
+            .filter(|r| matches!(r.status, Status::Pending | Status::Pulled | Status::Updated))
+            .count(),
+        report.count(Status::Updated),
+        report.count(Status::Failed),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(report)
+}
+
+/// Connects to the engine when the run can use it. Report-only runs carry on without it.
+fn connect_engine(settings: &CheckSettings) -> Option<Engine> {
+    match Engine::connect() {
+        Ok(engine) => Some(engine),
+        Err(error) if settings.mode == Mode::Report => {
+            tracing::warn!(
+                "docker engine unreachable; checking configured runtimes only, \
+                 without discovery or local image checks: {error:#}"
+            );
+            None
+        }
+        Err(error) => {
+            tracing::error!(
+                "docker engine unreachable; moved runtimes cannot be refreshed: {error:#}"
+            );
+            None
+        }
+    }
+}
+
+/// The runtimes to check: configured, discovered on the engine, or those named on the
+/// command line; each with the digest the state holds.
+fn targets(
+    settings: &CheckSettings,
+    state: &State,
+    engine: Option<&Engine>,
+) -> Result<Vec<Target>> {
+    let config = &settings.config;
+    let mut names: BTreeSet<String> = BTreeSet::new();
+    if settings.only.is_empty() {
+        names.extend(config.runtimes.iter().cloned());
+        if config.discover
+            && let Some(engine) = engine
+        {
+            names.extend(discover(engine, config));
+        }
+    } else {
+        names.extend(settings.only.iter().cloned());
+    }
+    names
+        .into_iter()
+        .map(|runtime| {
+            let reference = config.reference(&runtime)?;
+            let known = state.runtimes.get(&runtime).map(|e| e.digest.clone());
+            Ok(Target {
+                runtime,
+                reference,
+                known,
+            })
+        })
+        .collect()
+}
+
+/// Runtimes whose image (matching the template) the engine has or a container uses.
+fn discover(engine: &Engine, config: &crate::config::Config) -> Vec<String> {
+    let references = match engine.image_references() {
+        Ok(references) => references,
+        Err(error) => {
+            tracing::warn!("cannot list the engine's images for discovery: {error:#}");
+            return Vec::new();
+        }
+    };
+    let mut found: BTreeSet<String> = BTreeSet::new();
+    for text in references {
+        let Ok(reference) = Reference::parse_loose(&text) else {
+            continue;
+        };
+        if let Some(runtime) = config.template.runtime_of(&reference)
+            && !config.runtimes.contains(&runtime)
+            && found.insert(runtime.clone())
+        {
+            tracing::info!(runtime, "discovered from local image {text}");
+        }
+    }
+    found.into_iter().collect()
+}
+
+/// Decides, refreshes if asked, updates the state entry, and reports one runtime.
+fn handle(
+    settings: &CheckSettings,
+    state: &mut State,
+    engine: Option<&Engine>,
+    platform: &Platform,
+    target: &Target,
+    remote: Result<Remote>,
+    credentials: Option<&crate::registry::Credentials>,
+) -> RuntimeReport {
+    let now = Utc::now();
+    let platform_text = platform.to_string();
+    let image = target.reference.to_string();
+    let mut line = RuntimeReport {
+        runtime: target.runtime.clone(),
+        image: image.clone(),
+        status: Status::Failed,
+        previous: target.known.clone(),
+        digest: None,
+        containers: Vec::new(),
+        error: None,
+    };
+
+    let remote = match remote {
+        Ok(remote) => remote,
+        Err(error) => {
+            let text = format!("{error:#}");
+            tracing::warn!(runtime = target.runtime, "{text}");
+            if let Some(entry) = state.runtimes.get_mut(&target.runtime) {
+                decide::failed(entry, &text, None, now);
+            }
+            line.error = Some(text);
+            return line;
+        }
+    };
+    line.digest = Some(remote.digest.clone());
+
+    let local = match (state.runtimes.contains_key(&target.runtime), engine) {
+        (false, Some(engine)) => match engine.local_repo_digests(&target.reference) {
+            Ok(Some(digests)) => Local::Digests(digests),
+            Ok(None) => Local::Unknown,
+            Err(error) => {
+                tracing::warn!(
+                    runtime = target.runtime,
+                    "cannot read the local image: {error:#}"
+                );
+                Local::Unknown
+            }
+        },
+        _ => Local::Unknown,
+    };
+    let entry = state.runtimes.get(&target.runtime);
+    let verdict = decide::decide(entry, &remote, &platform_text, &local, settings.force, now);
+    tracing::debug!(runtime = target.runtime, ?verdict, "decided");
+
+    match verdict {
+        Verdict::Seed => {
+            line.status = Status::Seeded;
+            if !settings.dry_run {
+                let entry = decide::new_entry(
+                    &image,
+                    &remote.digest,
+                    &platform_text,
+                    remote.platform_digest.as_deref(),
+                    now,
+                );
+                state.runtimes.insert(target.runtime.clone(), entry);
+            }
+        }
+        Verdict::Unchanged { advance } => {
+            line.status = Status::Unchanged;
+            if let Some(entry) = state.runtimes.get_mut(&target.runtime) {
+                if advance {
+                    tracing::info!(
+                        runtime = target.runtime,
+                        "tag moved for other platforms only; nothing to refresh on {platform}"
+                    );
+                    decide::advance(entry, &remote, &platform_text, false, now);
+                }
+                decide::succeeded(entry, now);
+            }
+        }
+        Verdict::HeldBack { retry_at, attempts } => {
+            line.status = Status::Skipped;
+            line.error = Some(format!(
+                "rollout of this digest failed {attempts} time(s); next try after {} \
+                 (or run check --recreate --force)",
+                retry_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ));
+            if let Some(entry) = state.runtimes.get_mut(&target.runtime) {
+                entry.last_checked = now;
+            }
+        }
+        Verdict::Moved { previous } => {
+            line.previous = previous.clone();
+            if entry.is_none()
+                && let Some(previous) = &previous
+                && !settings.dry_run
+            {
+                // First seen already moved: the local image's digest is the baseline.
+                let baseline = decide::new_entry(&image, previous, &platform_text, None, now);
+                state.runtimes.insert(target.runtime.clone(), baseline);
+            }
+            refresh_moved(
+                settings,
+                state,
+                engine,
+                platform,
+                target,
+                &remote,
+                credentials,
+                &mut line,
+            );
+        }
+    }
+    line
+}
+
+/// Handles a runtime whose digest moved: report it, or pull and recreate.
+#[allow(clippy::too_many_arguments)]
+fn refresh_moved(
+    settings: &CheckSettings,
+    state: &mut State,
+    engine: Option<&Engine>,
+    platform: &Platform,
+    target: &Target,
+    remote: &Remote,
+    credentials: Option<&crate::registry::Credentials>,
+    line: &mut RuntimeReport,
+) {
+    let now = Utc::now();
+    let platform_text = platform.to_string();
+    if settings.mode == Mode::Report {
+        line.status = Status::Pending;
+        if let Some(entry) = state.runtimes.get_mut(&target.runtime) {
+            decide::succeeded(entry, now);
+        }
+        return;
+    }
+    let Some(engine) = engine else {
+        line.status = Status::Failed;
+        line.error = Some("docker engine unreachable; cannot pull or recreate".to_string());
+        if let Some(entry) = state.runtimes.get_mut(&target.runtime) {
+            decide::failed(entry, line.error.as_deref().unwrap_or_default(), None, now);
+        }
+        return;
+    };
+
+    let job = refresh::Job {
+        runtime: &target.runtime,
+        reference: &target.reference,
+        digest: &remote.digest,
+        platform,
+        credentials,
+        recreate: settings.mode == Mode::Recreate,
+        strategy: settings.strategy,
+        container_prefix: &settings.config.container_prefix,
+        health_timeout: settings.config.health_timeout,
+        cleanup: settings.cleanup,
+        dry_run: settings.dry_run,
+    };
+    let outcome = refresh::refresh(engine, &job);
+    line.containers = outcome.containers;
+    if settings.dry_run {
+        line.status = Status::Pending;
+        line.error = outcome.error;
+        return;
+    }
+
+    let now = Utc::now();
+    match outcome.error {
+        None => {
+            line.status = if settings.mode == Mode::Recreate {
+                Status::Updated
+            } else {
+                Status::Pulled
+            };
+            let entry = state
+                .runtimes
+                .entry(target.runtime.clone())
+                .or_insert_with(|| {
+                    decide::new_entry(&line.image, &remote.digest, &platform_text, None, now)
+                });
+            // A pull alone leaves the containers on the old image: the change stays
+            // pending, so the next --recreate run still acts on it.
+            if settings.mode == Mode::Recreate {
+                decide::advance(entry, remote, &platform_text, true, now);
+            }
+            decide::succeeded(entry, now);
+        }
+        Some(error) => {
+            tracing::warn!(runtime = target.runtime, "refresh failed: {error}");
+            line.status = Status::Failed;
+            if let Some(entry) = state.runtimes.get_mut(&target.runtime) {
+                decide::failed(entry, &error, Some(&remote.digest), now);
+            }
+            line.error = Some(error);
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! Integration tests: one binary, one module per topic, shared helpers in `support`.
+
+mod check_real;
+mod cli;
+mod discover;
+mod harness;
+mod registry_fake;
+mod support;
