@@ -4,5 +4,7 @@ mod check_real;
 mod cli;
 mod discover;
 mod harness;
+mod packaging;
 mod registry_fake;
+mod ship;
 mod support;
