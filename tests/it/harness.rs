@@ -2,7 +2,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::engine::{IMAGE_LABEL, repo_digests};
+use crate::support::engine::repo_digests;
+use crate::support::image::IMAGE_LABEL;
 use crate::support::registry::{
     DOCKER_LIST, DOCKER_MANIFEST, HARNESS_AGENT, OCI_INDEX, OCI_MANIFEST,
 };

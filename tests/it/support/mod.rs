@@ -5,10 +5,12 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod engine;
+pub mod image;
 pub mod layer;
 pub mod registry;
 
-pub use engine::{Scope, TestImage, docker, inspect, require_engine, try_docker};
+pub use engine::{Scope, docker, inspect, require_engine, try_docker};
+pub use image::TestImage;
 pub use registry::{Pushed, TestRegistry};
 
 use std::collections::hash_map::RandomState;
