@@ -70,7 +70,7 @@ fn registry_logs_requests_with_their_agent() {
 }
 
 #[test]
-fn registry_restarts_on_the_same_port_with_its_storage() {
+fn registry_restarts_on_the_same_port_with_its_storage_and_log() {
     let mut registry = TestRegistry::start();
     let image = registry.push_image("app", "latest", "linux/amd64", "one");
     let addr = registry.addr();
@@ -79,6 +79,12 @@ fn registry_restarts_on_the_same_port_with_its_storage() {
     registry.restart();
     assert_eq!(registry.addr(), addr);
     assert_eq!(registry.head_digest("app", "latest"), image.digest);
+    let heads = registry
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "HEAD")
+        .count();
+    assert_eq!(heads, 1, "requests from before the restart are kept");
 }
 
 #[test]
