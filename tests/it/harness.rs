@@ -193,3 +193,21 @@ fn engine_scope_removes_what_the_test_created() {
         );
     }
 }
+
+#[test]
+fn registry_deletes_a_manifest_and_its_tag() {
+    let registry = TestRegistry::start();
+    let image = registry.push_image("app", "latest", "linux/amd64", "one");
+    registry.delete_manifest("app", &image.digest);
+    let url = format!("{}/v2/app/manifests/latest", registry.url());
+    let client = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap();
+    let response = client
+        .head(&url)
+        .header("Accept", OCI_MANIFEST)
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 404);
+}
