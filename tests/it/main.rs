@@ -8,3 +8,4 @@ mod packaging;
 mod registry_fake;
 mod ship;
 mod support;
+mod test_command;
