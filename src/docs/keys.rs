@@ -190,7 +190,8 @@ pub const ENVIRONMENT: &[Variable] = &[
     ),
     (
         "DOCKER_HOST",
-        "Docker Engine API address; default unix:///var/run/docker.sock.",
+        "Docker Engine API address; default: the docker CLI's current context, else \
+         unix:///var/run/docker.sock.",
     ),
     (
         "NO_COLOR",

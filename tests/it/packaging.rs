@@ -374,3 +374,46 @@ fn debian_package_installs_upgrades_and_purges() {
     dpkg(&root, &["--purge", "imgwatch"]);
     assert!(!config.exists(), "purge left the configuration");
 }
+
+#[test]
+fn readme_documents_every_key_variable_status_and_command() {
+    let readme = fs::read_to_string(Path::new(ROOT).join("README.md")).expect("README.md");
+    let mut missing = Vec::new();
+    for key in imgwatch::docs::keys::CONFIG_KEYS {
+        if !readme.contains(&format!("| `{}` |", key.name)) {
+            missing.push(format!("config key {}", key.name));
+        }
+    }
+    for (status, _) in imgwatch::docs::keys::STATUSES {
+        if !readme.contains(&format!("| `{status}` |")) {
+            missing.push(format!("status {status}"));
+        }
+    }
+    for (code, _) in imgwatch::docs::keys::EXIT_STATUSES {
+        if !readme.contains(&format!("| {code} |")) {
+            missing.push(format!("exit status {code}"));
+        }
+    }
+    for (variable, _) in imgwatch::docs::keys::ENVIRONMENT {
+        // JOURNAL_STREAM and the systemd directories are the unit's business.
+        let internal = ["JOURNAL_STREAM", "CONFIGURATION_DIRECTORY", "STATE_DIRECTORY"];
+        if !internal.contains(variable) && !readme.contains(variable) {
+            missing.push(format!("variable {variable}"));
+        }
+    }
+    let mut root = imgwatch::cli::command();
+    root.build();
+    for sub in root.get_subcommands().filter(|s| s.get_name() != "help") {
+        if !readme.contains(&format!("imgwatch {}", sub.get_name())) {
+            missing.push(format!("command {}", sub.get_name()));
+        }
+        for arg in sub.get_arguments().filter_map(|a| a.get_long()) {
+            if !["help", "version", "config", "verbose", "quiet"].contains(&arg)
+                && !readme.contains(&format!("--{arg}"))
+            {
+                missing.push(format!("{} --{arg}", sub.get_name()));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "README.md does not document: {}", missing.join(", "));
+}
