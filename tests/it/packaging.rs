@@ -33,7 +33,10 @@ fn units_with_binary(source: &Path, binary: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
     for name in ["imgwatch.service", "imgwatch.timer"] {
         let unit = fs::read_to_string(source.join(name)).expect("unit file");
-        let unit = unit.replace("ExecStart=/usr/bin/imgwatch ", &format!("ExecStart={binary} "));
+        let unit = unit.replace(
+            "ExecStart=/usr/bin/imgwatch ",
+            &format!("ExecStart={binary} "),
+        );
         fs::write(dir.path().join(name), unit).expect("write unit");
     }
     dir
@@ -45,12 +48,23 @@ fn verify_units(dir: &Path) {
     // --man=no: the man page is not installed on a test machine; the package test checks it.
     let output = tool(
         "systemd-analyze",
-        &["verify", "--man=no", service.to_str().unwrap(), timer.to_str().unwrap()],
+        &[
+            "verify",
+            "--man=no",
+            service.to_str().unwrap(),
+            timer.to_str().unwrap(),
+        ],
         "systemd-analyze comes with Debian's systemd package",
     );
     let stderr = text(&output.stderr);
-    assert!(output.status.success(), "systemd-analyze verify failed:\n{stderr}");
-    assert!(stderr.trim().is_empty(), "systemd-analyze verify warned:\n{stderr}");
+    assert!(
+        output.status.success(),
+        "systemd-analyze verify failed:\n{stderr}"
+    );
+    assert!(
+        stderr.trim().is_empty(),
+        "systemd-analyze verify warned:\n{stderr}"
+    );
 }
 
 #[test]
@@ -66,11 +80,21 @@ fn service_sandbox_keeps_exposure_low() {
     // systemd rates 0 (locked down) to 10 (unprotected); a plain service scores 9.6.
     let output = tool(
         "systemd-analyze",
-        &["security", "--offline=yes", "--threshold=20", "--no-pager", service.to_str().unwrap()],
+        &[
+            "security",
+            "--offline=yes",
+            "--threshold=20",
+            "--no-pager",
+            service.to_str().unwrap(),
+        ],
         "systemd-analyze comes with Debian's systemd package",
     );
     let report = text(&output.stdout);
-    assert!(output.status.success(), "exposure above 2.0:\n{report}{}", text(&output.stderr));
+    assert!(
+        output.status.success(),
+        "exposure above 2.0:\n{report}{}",
+        text(&output.stderr)
+    );
 }
 
 #[test]
@@ -85,7 +109,10 @@ fn units_say_what_the_timer_and_service_need() {
         "SupplementaryGroups=docker",
         "TimeoutStartSec=",
     ] {
-        assert!(service.lines().any(|l| l.starts_with(line)), "service lacks {line}");
+        assert!(
+            service.lines().any(|l| l.starts_with(line)),
+            "service lacks {line}"
+        );
     }
 
     // Each hardening setting is either set or named in a comment that says why not.
@@ -106,16 +133,29 @@ fn units_say_what_the_timer_and_service_need() {
         "PrivateUsers=",
     ] {
         let set = service.lines().any(|l| l.starts_with(setting));
-        let explained = service.lines().any(|l| l.starts_with("# ") && l.contains(setting));
+        let explained = service
+            .lines()
+            .any(|l| l.starts_with("# ") && l.contains(setting));
         assert!(set || explained, "{setting} is neither set nor explained");
     }
 
     let timer = fs::read_to_string(Path::new(ROOT).join("packaging/systemd/imgwatch.timer"))
         .expect("timer unit");
-    for line in ["OnCalendar=*:0/5", "Persistent=true", "OnBootSec=", "RandomizedDelaySec="] {
-        assert!(timer.lines().any(|l| l.starts_with(line)), "timer lacks {line}");
+    for line in [
+        "OnCalendar=*:0/5",
+        "Persistent=true",
+        "OnBootSec=",
+        "RandomizedDelaySec=",
+    ] {
+        assert!(
+            timer.lines().any(|l| l.starts_with(line)),
+            "timer lacks {line}"
+        );
     }
-    assert!(timer.contains("[Install]\nWantedBy=timers.target"), "timer is not enabled at boot");
+    assert!(
+        timer.contains("[Install]\nWantedBy=timers.target"),
+        "timer is not enabled at boot"
+    );
 }
 
 #[test]
@@ -138,7 +178,11 @@ fn generated_files_match_the_code() {
 /// Renders a man page with man-db as a reader would, failing on any warning.
 fn render_man(page: &Path) -> String {
     let output = tool_in(
-        Command::new("man").arg("-l").arg(page).env("MANWIDTH", "80").env("MAN_KEEP_STDERR", "1"),
+        Command::new("man")
+            .arg("-l")
+            .arg(page)
+            .env("MANWIDTH", "80")
+            .env("MAN_KEEP_STDERR", "1"),
         "man",
         "man comes with Debian's man-db package",
     );
@@ -157,7 +201,10 @@ fn man_page_renders_without_warnings() {
         "groff comes with Debian's groff-base package",
     );
     let stderr = text(&output.stderr);
-    assert!(output.status.success() && stderr.trim().is_empty(), "groff warned:\n{stderr}");
+    assert!(
+        output.status.success() && stderr.trim().is_empty(),
+        "groff warned:\n{stderr}"
+    );
 
     let rendered = render_man(&page);
     for heading in [
@@ -170,7 +217,10 @@ fn man_page_renders_without_warnings() {
         "EXIT STATUS",
         "EXAMPLES",
     ] {
-        assert!(rendered.lines().any(|l| l == heading), "no {heading} section");
+        assert!(
+            rendered.lines().any(|l| l == heading),
+            "no {heading} section"
+        );
     }
 }
 
@@ -178,7 +228,11 @@ fn man_page_renders_without_warnings() {
 fn man_page_documents_environment_files_and_exit_statuses() {
     let rendered = render_man(&Path::new(ROOT).join("man/imgwatch.1"));
     // man hyphenates long words; join them back before searching.
-    let flat = rendered.replace("‐\n", "").split_whitespace().collect::<Vec<_>>().join(" ");
+    let flat = rendered
+        .replace("‐\n", "")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     for needle in [
         "IMGWATCH_CONFIG",
         "IMGWATCH_STATE",
@@ -203,13 +257,23 @@ fn man_page_documents_environment_files_and_exit_statuses() {
         "--recreate",
         "--wait",
     ] {
-        assert!(flat.contains(needle), "the man page does not mention {needle}");
+        assert!(
+            flat.contains(needle),
+            "the man page does not mention {needle}"
+        );
     }
     for key in imgwatch::docs::keys::CONFIG_KEYS {
-        assert!(flat.contains(key.name), "the man page does not document key {}", key.name);
+        assert!(
+            flat.contains(key.name),
+            "the man page does not document key {}",
+            key.name
+        );
     }
     for code in ["0", "1", "2", "75"] {
-        let exit = rendered.split("EXIT STATUS").nth(1).expect("exit status section");
+        let exit = rendered
+            .split("EXIT STATUS")
+            .nth(1)
+            .expect("exit status section");
         let listed = |l: &str| l.split_whitespace().next() == Some(code);
         assert!(exit.lines().any(listed), "exit status {code} undocumented");
     }
@@ -224,8 +288,14 @@ fn ci_example_uses_commands_that_parse() {
         .map(str::trim)
         .filter(|l| l.starts_with("imgwatch ") || l.contains("$(imgwatch "))
         .collect();
-    assert!(commands.iter().any(|c| c.contains("imgwatch digest")), "no digest step");
-    assert!(commands.iter().any(|c| c.contains("imgwatch check --json")), "no check step");
+    assert!(
+        commands.iter().any(|c| c.contains("imgwatch digest")),
+        "no digest step"
+    );
+    assert!(
+        commands.iter().any(|c| c.contains("imgwatch check --json")),
+        "no check step"
+    );
     for line in commands {
         let start = line.find("imgwatch ").expect("filtered on it");
         let words: Vec<&str> = line[start..]
@@ -245,7 +315,10 @@ fn build_of_this_test() -> (PathBuf, &'static str) {
         Some("release") => "release",
         _ => "dev",
     };
-    (profile_dir.parent().expect("target dir").to_path_buf(), profile)
+    (
+        profile_dir.parent().expect("target dir").to_path_buf(),
+        profile,
+    )
 }
 
 /// Builds the .deb from the binary this test run already built.
@@ -256,7 +329,14 @@ fn build_deb(out: &Path) -> PathBuf {
     let (target, profile) = build_of_this_test();
     let output = tool_in(
         Command::new("cargo")
-            .args(["deb", "--no-build", "--fast", "--profile", profile, "--output"])
+            .args([
+                "deb",
+                "--no-build",
+                "--fast",
+                "--profile",
+                profile,
+                "--output",
+            ])
             .arg(out)
             .current_dir(ROOT)
             .env("CARGO_TARGET_DIR", &target),
@@ -268,8 +348,15 @@ fn build_deb(out: &Path) -> PathBuf {
         "cargo deb failed (is cargo-deb installed? cargo install cargo-deb --locked):\n{}",
         text(&output.stderr)
     );
-    let deb = text(&output.stdout).lines().last().map(PathBuf::from).expect("the .deb path");
-    assert!(deb.is_file(), "cargo deb printed {deb:?}, which is not a file");
+    let deb = text(&output.stdout)
+        .lines()
+        .last()
+        .map(PathBuf::from)
+        .expect("the .deb path");
+    assert!(
+        deb.is_file(),
+        "cargo deb printed {deb:?}, which is not a file"
+    );
     deb
 }
 
@@ -284,13 +371,22 @@ fn scratch_root(dir: &Path) {
         .expect("/usr/bin/busybox (Debian's busybox-static) for the maintainer scripts");
     std::os::unix::fs::symlink("busybox", dir.join("bin/sh")).expect("bin/sh");
     let null = dir.join("dev/null");
-    let made = Command::new("mknod").arg(&null).args(["c", "1", "3"]).status();
-    assert!(made.is_ok_and(|s| s.success()), "mknod {} (needs root)", null.display());
+    let made = Command::new("mknod")
+        .arg(&null)
+        .args(["c", "1", "3"])
+        .status();
+    assert!(
+        made.is_ok_and(|s| s.success()),
+        "mknod {} (needs root)",
+        null.display()
+    );
 }
 
 fn dpkg(root: &Path, args: &[&str]) -> String {
     let output = tool_in(
-        Command::new("dpkg").arg(format!("--root={}", root.display())).args(args),
+        Command::new("dpkg")
+            .arg(format!("--root={}", root.display()))
+            .args(args),
         "dpkg",
         "dpkg is part of every Debian system",
     );
@@ -307,14 +403,22 @@ fn debian_package_installs_upgrades_and_purges() {
 
     // Metadata and conffiles.
     let info = text(&tool("dpkg-deb", &["-I", deb_arg], "dpkg-deb").stdout);
-    for needle in ["Package: imgwatch", "Depends: libc6", "Recommends: docker.io", "Section: admin"]
-    {
+    for needle in [
+        "Package: imgwatch",
+        "Depends: libc6",
+        "Recommends: docker.io",
+        "Section: admin",
+    ] {
         assert!(info.contains(needle), "control lacks {needle}:\n{info}");
     }
     let package = text(&tool("dpkg-deb", &["-f", deb_arg, "Package"], "dpkg-deb").stdout);
     assert_eq!(package.trim(), "imgwatch");
     let control = tempfile::tempdir().expect("temp dir");
-    tool("dpkg-deb", &["-e", deb_arg, control.path().to_str().unwrap()], "dpkg-deb");
+    tool(
+        "dpkg-deb",
+        &["-e", deb_arg, control.path().to_str().unwrap()],
+        "dpkg-deb",
+    );
     let conffiles = fs::read_to_string(control.path().join("conffiles")).expect("conffiles");
     assert_eq!(conffiles.trim(), "/etc/imgwatch/config.toml");
 
@@ -325,9 +429,15 @@ fn debian_package_installs_upgrades_and_purges() {
         ("./usr/lib/systemd/system/imgwatch.service", "-rw-r--r--"),
         ("./usr/lib/systemd/system/imgwatch.timer", "-rw-r--r--"),
         ("./usr/share/man/man1/imgwatch.1.gz", "-rw-r--r--"),
-        ("./usr/share/bash-completion/completions/imgwatch", "-rw-r--r--"),
+        (
+            "./usr/share/bash-completion/completions/imgwatch",
+            "-rw-r--r--",
+        ),
         ("./usr/share/zsh/vendor-completions/_imgwatch", "-rw-r--r--"),
-        ("./usr/share/fish/vendor_completions.d/imgwatch.fish", "-rw-r--r--"),
+        (
+            "./usr/share/fish/vendor_completions.d/imgwatch.fish",
+            "-rw-r--r--",
+        ),
         ("./etc/imgwatch/config.toml", "-rw-r--r--"),
         ("./usr/share/doc/imgwatch/copyright", "-rw-r--r--"),
     ] {
@@ -344,20 +454,34 @@ fn debian_package_installs_upgrades_and_purges() {
     dpkg(&root, &["--force-depends", "-i", deb_arg]);
     let status = dpkg(&root, &["-s", "imgwatch"]);
     assert!(status.contains("Status: install ok installed"), "{status}");
-    assert!(status.contains("/etc/imgwatch/config.toml"), "conffile not registered:\n{status}");
+    assert!(
+        status.contains("/etc/imgwatch/config.toml"),
+        "conffile not registered:\n{status}"
+    );
 
     // The installed files work together: the binary runs, reads the installed example
     // configuration, the units verify against the installed binary, the man page renders.
     let installed = root.join("usr/bin/imgwatch");
     let state = work.path().join("state.json");
     let ran = Command::new(&installed)
-        .args(["--config", root.join("etc/imgwatch/config.toml").to_str().unwrap(), "status"])
+        .args([
+            "--config",
+            root.join("etc/imgwatch/config.toml").to_str().unwrap(),
+            "status",
+        ])
         .arg("--state")
         .arg(&state)
         .output()
         .expect("run the installed binary");
-    assert!(ran.status.success(), "installed binary: {}", text(&ran.stderr));
-    let units = units_with_binary(&root.join("usr/lib/systemd/system"), installed.to_str().unwrap());
+    assert!(
+        ran.status.success(),
+        "installed binary: {}",
+        text(&ran.stderr)
+    );
+    let units = units_with_binary(
+        &root.join("usr/lib/systemd/system"),
+        installed.to_str().unwrap(),
+    );
     verify_units(units.path());
     render_man(&root.join("usr/share/man/man1/imgwatch.1.gz"));
 
@@ -365,7 +489,10 @@ fn debian_package_installs_upgrades_and_purges() {
     let config = root.join("etc/imgwatch/config.toml");
     fs::write(&config, "strategy = \"remove\"\n").expect("edit conffile");
     dpkg(&root, &["--force-depends", "-i", deb_arg]);
-    assert_eq!(fs::read_to_string(&config).unwrap(), "strategy = \"remove\"\n");
+    assert_eq!(
+        fs::read_to_string(&config).unwrap(),
+        "strategy = \"remove\"\n"
+    );
 
     // Removing keeps the configuration; purging deletes it.
     dpkg(&root, &["-r", "imgwatch"]);
@@ -396,7 +523,11 @@ fn readme_documents_every_key_variable_status_and_command() {
     }
     for (variable, _) in imgwatch::docs::keys::ENVIRONMENT {
         // JOURNAL_STREAM and the systemd directories are the unit's business.
-        let internal = ["JOURNAL_STREAM", "CONFIGURATION_DIRECTORY", "STATE_DIRECTORY"];
+        let internal = [
+            "JOURNAL_STREAM",
+            "CONFIGURATION_DIRECTORY",
+            "STATE_DIRECTORY",
+        ];
         if !internal.contains(variable) && !readme.contains(variable) {
             missing.push(format!("variable {variable}"));
         }
@@ -415,5 +546,9 @@ fn readme_documents_every_key_variable_status_and_command() {
             }
         }
     }
-    assert!(missing.is_empty(), "README.md does not document: {}", missing.join(", "));
+    assert!(
+        missing.is_empty(),
+        "README.md does not document: {}",
+        missing.join(", ")
+    );
 }

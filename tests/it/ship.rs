@@ -78,7 +78,9 @@ type Sample = (String, BTreeMap<String, String>, f64);
 fn parse_exposition(text: &str) -> Vec<Sample> {
     let name_ok = |n: &str| {
         let mut chars = n.chars();
-        chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
             && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
     };
     assert!(text.ends_with('\n'), "the text must end with a newline");
@@ -101,27 +103,44 @@ fn parse_exposition(text: &str) -> Vec<Sample> {
             assert!(name_ok(name), "{line}");
             assert!(["gauge", "counter", "untyped"].contains(&kind), "{line}");
             assert!(typed.insert(name.to_string()), "TYPE twice for {name}");
-            assert!(!finished.contains(name), "{name} declared after its samples");
+            assert!(
+                !finished.contains(name),
+                "{name} declared after its samples"
+            );
             continue;
         }
-        assert!(!line.starts_with('#') && !line.is_empty(), "unexpected line {line:?}");
+        assert!(
+            !line.starts_with('#') && !line.is_empty(),
+            "unexpected line {line:?}"
+        );
 
         // name{labels} value
         let (series_text, value) = line.rsplit_once(' ').expect("sample has a value");
-        let value: f64 = value.parse().unwrap_or_else(|_| panic!("bad value in {line}"));
+        let value: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("bad value in {line}"));
         let (name, labels) = match series_text.split_once('{') {
             Some((name, rest)) => (name, parse_labels(rest.strip_suffix('}').expect(line))),
             None => (series_text, BTreeMap::new()),
         };
         assert!(name_ok(name), "bad name in {line}");
-        assert!(helped.contains(name) && typed.contains(name), "{name} lacks HELP or TYPE");
+        assert!(
+            helped.contains(name) && typed.contains(name),
+            "{name} lacks HELP or TYPE"
+        );
         if current.as_deref() != Some(name) {
             if let Some(previous) = current.replace(name.to_string()) {
                 finished.insert(previous);
             }
-            assert!(!finished.contains(name), "samples of {name} are not together");
+            assert!(
+                !finished.contains(name),
+                "samples of {name} are not together"
+            );
         }
-        assert!(series.insert(series_text.to_string()), "duplicate series {series_text}");
+        assert!(
+            series.insert(series_text.to_string()),
+            "duplicate series {series_text}"
+        );
         samples.push((name.to_string(), labels, value));
     }
     samples
@@ -174,36 +193,76 @@ fn metrics_are_valid_prometheus_text_with_the_run_in_them() {
         exit_status: 1,
     };
     let mut state = State::default();
-    state.runtimes.insert("langgraph".into(), entry(Some(1_714_550_399), 0));
+    state
+        .runtimes
+        .insert("langgraph".into(), entry(Some(1_714_550_399), 0));
     state.runtimes.insert("crewai".into(), entry(None, 3));
     // A hand-edited state file can hold any name; it must still come out escaped.
-    state.runtimes.insert("odd\"name\\x\n".into(), entry(None, 1));
+    state
+        .runtimes
+        .insert("odd\"name\\x\n".into(), entry(None, 1));
 
     let text = metrics::render(&run, &busy_report(), &state);
     let samples = parse_exposition(&text);
 
-    assert_eq!(value(&samples, "imgwatch_last_run_timestamp_seconds", &[]), Some(1_714_550_400.25));
-    assert_eq!(value(&samples, "imgwatch_last_run_duration_seconds", &[]), Some(12.5));
-    assert_eq!(value(&samples, "imgwatch_last_run_exit_status", &[]), Some(1.0));
+    assert_eq!(
+        value(&samples, "imgwatch_last_run_timestamp_seconds", &[]),
+        Some(1_714_550_400.25)
+    );
+    assert_eq!(
+        value(&samples, "imgwatch_last_run_duration_seconds", &[]),
+        Some(12.5)
+    );
+    assert_eq!(
+        value(&samples, "imgwatch_last_run_exit_status", &[]),
+        Some(1.0)
+    );
     let up = "imgwatch_runtime_up_to_date";
     assert_eq!(value(&samples, up, &[("runtime", "langgraph")]), Some(1.0));
     assert_eq!(value(&samples, up, &[("runtime", "autogen")]), Some(1.0));
     assert_eq!(value(&samples, up, &[("runtime", "crewai")]), Some(0.0));
     assert_eq!(value(&samples, up, &[("runtime", "hermes")]), Some(0.0));
     let updated = "imgwatch_runtime_last_update_timestamp_seconds";
-    assert_eq!(value(&samples, updated, &[("runtime", "langgraph")]), Some(1_714_550_399.0));
+    assert_eq!(
+        value(&samples, updated, &[("runtime", "langgraph")]),
+        Some(1_714_550_399.0)
+    );
     assert_eq!(value(&samples, updated, &[("runtime", "crewai")]), None);
     let failures = "imgwatch_runtime_consecutive_failures";
-    assert_eq!(value(&samples, failures, &[("runtime", "crewai")]), Some(3.0));
-    assert_eq!(value(&samples, failures, &[("runtime", "odd\"name\\x\n")]), Some(1.0));
+    assert_eq!(
+        value(&samples, failures, &[("runtime", "crewai")]),
+        Some(3.0)
+    );
+    assert_eq!(
+        value(&samples, failures, &[("runtime", "odd\"name\\x\n")]),
+        Some(1.0)
+    );
     let containers = "imgwatch_last_run_containers";
-    assert_eq!(value(&samples, containers, &[("action", "recreated")]), Some(2.0));
-    assert_eq!(value(&samples, containers, &[("action", "removed")]), Some(1.0));
-    assert_eq!(value(&samples, containers, &[("action", "rolled_back")]), Some(1.0));
-    assert_eq!(value(&samples, containers, &[("action", "failed")]), Some(0.0));
+    assert_eq!(
+        value(&samples, containers, &[("action", "recreated")]),
+        Some(2.0)
+    );
+    assert_eq!(
+        value(&samples, containers, &[("action", "removed")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(&samples, containers, &[("action", "rolled_back")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(&samples, containers, &[("action", "failed")]),
+        Some(0.0)
+    );
     let runtimes = "imgwatch_last_run_runtimes";
-    assert_eq!(value(&samples, runtimes, &[("status", "failed")]), Some(1.0));
-    assert_eq!(value(&samples, runtimes, &[("status", "skipped")]), Some(0.0));
+    assert_eq!(
+        value(&samples, runtimes, &[("status", "failed")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(&samples, runtimes, &[("status", "skipped")]),
+        Some(0.0)
+    );
 
     promtool_agrees(&text);
 }
@@ -220,7 +279,12 @@ fn promtool_agrees(text: &str) {
         return;
     };
     use std::io::Write;
-    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
     let output = child.wait_with_output().unwrap();
     let said = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "promtool check metrics:\n{said}");
@@ -237,19 +301,33 @@ fn metrics_file_is_replaced_whole_and_readable_by_the_collector() {
 
     assert_eq!(fs::read_to_string(&path).unwrap(), "imgwatch_x 1\n");
     let meta = fs::metadata(&path).unwrap();
-    assert_ne!(meta.ino(), inode, "written in place instead of renamed over");
+    assert_ne!(
+        meta.ino(),
+        inode,
+        "written in place instead of renamed over"
+    );
     assert_eq!(meta.permissions().mode() & 0o777, 0o644);
-    let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let names: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(names, ["imgwatch.prom"], "temporary files left behind");
 
     let error = metrics::write(&dir.path().join("missing/imgwatch.prom"), "x 1\n").unwrap_err();
-    assert!(format!("{error:#}").contains("missing/imgwatch.prom"), "{error:#}");
+    assert!(
+        format!("{error:#}").contains("missing/imgwatch.prom"),
+        "{error:#}"
+    );
 }
 
 // ---- hooks ----
 
 fn hooks(on_update: Option<String>, on_failure: Option<String>, timeout: Duration) -> Hooks {
-    Hooks { on_update, on_failure, timeout }
+    Hooks {
+        on_update,
+        on_failure,
+        timeout,
+    }
 }
 
 #[test]
@@ -264,7 +342,11 @@ fn hooks_run_for_updated_pulled_and_failed_runtimes_with_the_details() {
             log.display()
         )
     };
-    let hooks = hooks(Some(line("update")), Some(line("failure")), Duration::from_secs(10));
+    let hooks = hooks(
+        Some(line("update")),
+        Some(line("failure")),
+        Duration::from_secs(10),
+    );
 
     let failures = hooks::run(&hooks, &busy_report());
 
@@ -274,7 +356,10 @@ fn hooks_run_for_updated_pulled_and_failed_runtimes_with_the_details() {
     assert_eq!(
         written.lines().collect::<Vec<_>>(),
         [
-            format!("update|langgraph|{}|{OLD}|{NEW}|updated||ws-a ws-b", image("langgraph")),
+            format!(
+                "update|langgraph|{}|{OLD}|{NEW}|updated||ws-a ws-b",
+                image("langgraph")
+            ),
             format!(
                 "failure|crewai|{}|{OLD}|{NEW}|failed|pull: connection refused|ws-c",
                 image("crewai")
@@ -286,7 +371,11 @@ fn hooks_run_for_updated_pulled_and_failed_runtimes_with_the_details() {
 
 #[test]
 fn a_failing_hook_is_reported_and_changes_nothing_else() {
-    let hooks = hooks(Some("echo about to fail; exit 3".into()), None, Duration::from_secs(10));
+    let hooks = hooks(
+        Some("echo about to fail; exit 3".into()),
+        None,
+        Duration::from_secs(10),
+    );
     let report = busy_report();
     let before = report.clone();
 
@@ -309,18 +398,27 @@ fn a_hook_past_its_time_limit_is_killed_with_its_children() {
     let pid_file = dir.path().join("pid");
     let command = format!("sleep 300 & echo $! > {}; wait", pid_file.display());
     let hooks = hooks(Some(command), None, Duration::from_millis(500));
-    let report = Report { runtimes: vec![runtime("langgraph", Status::Updated, &[])] };
+    let report = Report {
+        runtimes: vec![runtime("langgraph", Status::Updated, &[])],
+    };
 
     let started = Instant::now();
     let failures = hooks::run(&hooks, &report);
 
-    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
     assert_eq!(failures.len(), 1);
     assert_eq!(failures[0].reason, "timed out after 500ms");
     let pid = fs::read_to_string(&pid_file).unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     while alive(pid.trim()) {
-        assert!(Instant::now() < deadline, "the hook's background job {pid} survived");
+        assert!(
+            Instant::now() < deadline,
+            "the hook's background job {pid} survived"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -328,7 +426,9 @@ fn a_hook_past_its_time_limit_is_killed_with_its_children() {
 /// True while the process exists and is not a zombie waiting to be reaped.
 fn alive(pid: &str) -> bool {
     match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        Ok(stat) => !stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
         Err(_) => false,
     }
 }
@@ -351,17 +451,28 @@ fn hook_output_is_logged_line_by_line() {
         None,
         Duration::from_secs(10),
     );
-    let report = Report { runtimes: vec![runtime("langgraph", Status::Updated, &[])] };
+    let report = Report {
+        runtimes: vec![runtime("langgraph", Status::Updated, &[])],
+    };
 
     tracing::subscriber::with_default(subscriber, || hooks::run(&hooks, &report));
 
     let logged = String::from_utf8(buffer.lock().unwrap().clone()).unwrap();
     let lines: Vec<&str> = logged.lines().collect();
     let find = |text: &str| lines.iter().find(|l| l.contains(text)).copied();
-    assert!(find("first").is_some_and(|l| l.trim_start().starts_with("INFO")), "{logged}");
-    assert!(find("oops").is_some_and(|l| l.trim_start().starts_with("WARN")), "{logged}");
+    assert!(
+        find("first").is_some_and(|l| l.trim_start().starts_with("INFO")),
+        "{logged}"
+    );
+    assert!(
+        find("oops").is_some_and(|l| l.trim_start().starts_with("WARN")),
+        "{logged}"
+    );
     assert!(find("last without newline").is_some(), "{logged}");
-    assert!(find("first").unwrap().contains("runtime=langgraph"), "{logged}");
+    assert!(
+        find("first").unwrap().contains("runtime=langgraph"),
+        "{logged}"
+    );
 }
 
 struct Capture(Arc<Mutex<Vec<u8>>>);
@@ -468,9 +579,12 @@ fn webhook_gives_up_after_the_retry_without_leaking_the_url_path() {
 #[test]
 fn webhook_reports_an_unreachable_receiver() {
     // Bind and drop a listener so the port is (almost certainly) closed.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let error =
-        webhook::notify(&format!("http://127.0.0.1:{port}/x"), &busy_report()).unwrap_err();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let error = webhook::notify(&format!("http://127.0.0.1:{port}/x"), &busy_report()).unwrap_err();
     assert!(format!("{error:#}").contains("cannot connect"), "{error:#}");
 }
 
@@ -495,7 +609,10 @@ fn log_lines_carry_journal_priorities_when_stderr_is_the_journal() {
 
     assert!(status.success());
     let logged = fs::read_to_string(&stderr_path).unwrap();
-    assert!(logged.starts_with("<4>warning: ignoring IMGWATCH_LOG"), "{logged}");
+    assert!(
+        logged.starts_with("<4>warning: ignoring IMGWATCH_LOG"),
+        "{logged}"
+    );
 }
 
 #[test]
@@ -508,16 +625,21 @@ fn log_lines_carry_the_time_when_stderr_is_a_file() {
         .unwrap();
     let logged = String::from_utf8(output.stderr).unwrap();
     let (time, rest) = logged.split_once(' ').expect("a timestamp first");
-    assert!(chrono::DateTime::parse_from_rfc3339(time).is_ok(), "{logged}");
-    assert!(rest.starts_with("warning: ignoring IMGWATCH_LOG"), "{logged}");
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(time).is_ok(),
+        "{logged}"
+    );
+    assert!(
+        rest.starts_with("warning: ignoring IMGWATCH_LOG"),
+        "{logged}"
+    );
     assert!(!logged.contains('\x1b'), "colour in a file: {logged:?}");
 }
 
 #[test]
 fn completions_are_printed_for_each_shell() {
-    let committed = |name: &str| {
-        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(name)).unwrap()
-    };
+    let committed =
+        |name: &str| fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(name)).unwrap();
     for (shell, file) in [
         ("bash", "packaging/completions/imgwatch.bash"),
         ("zsh", "packaging/completions/_imgwatch"),
@@ -527,13 +649,25 @@ fn completions_are_printed_for_each_shell() {
             .args(["completions", shell])
             .output()
             .unwrap();
-        assert!(output.status.success(), "{shell}: {}", String::from_utf8_lossy(&output.stderr));
-        assert_eq!(String::from_utf8(output.stdout).unwrap(), committed(file), "{shell}");
+        assert!(
+            output.status.success(),
+            "{shell}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(
+            String::from_utf8(output.stdout).unwrap(),
+            committed(file),
+            "{shell}"
+        );
     }
 
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_imgwatch"))
         .args(["completions", "tcsh"])
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(2), "an unknown shell is a usage error");
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "an unknown shell is a usage error"
+    );
 }
