@@ -616,6 +616,26 @@ fn log_lines_carry_journal_priorities_when_stderr_is_the_journal() {
 }
 
 #[test]
+fn the_final_error_carries_error_priority_in_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let stderr_path = dir.path().join("stderr");
+    let stderr = fs::File::create(&stderr_path).unwrap();
+    let meta = stderr.metadata().unwrap();
+
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_imgwatch"))
+        .args(["--config", "/nonexistent/imgwatch.toml", "status"])
+        .env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()))
+        .stderr(stderr)
+        .status()
+        .unwrap();
+
+    assert_eq!(status.code(), Some(2));
+    let logged = fs::read_to_string(&stderr_path).unwrap();
+    assert!(logged.starts_with("<3>imgwatch: error: "), "{logged}");
+    assert!(logged.lines().all(|l| l.starts_with('<')), "a line without priority: {logged}");
+}
+
+#[test]
 fn log_lines_carry_the_time_when_stderr_is_a_file() {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_imgwatch"))
         .args(["completions", "bash"])
