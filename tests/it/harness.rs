@@ -2,7 +2,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::engine::{IMAGE_LABEL, repo_digests};
+use crate::support::engine::repo_digests;
+use crate::support::image::IMAGE_LABEL;
 use crate::support::registry::{
     DOCKER_LIST, DOCKER_MANIFEST, HARNESS_AGENT, OCI_INDEX, OCI_MANIFEST,
 };
@@ -69,7 +70,7 @@ fn registry_logs_requests_with_their_agent() {
 }
 
 #[test]
-fn registry_restarts_on_the_same_port_with_its_storage() {
+fn registry_restarts_on_the_same_port_with_its_storage_and_log() {
     let mut registry = TestRegistry::start();
     let image = registry.push_image("app", "latest", "linux/amd64", "one");
     let addr = registry.addr();
@@ -78,6 +79,12 @@ fn registry_restarts_on_the_same_port_with_its_storage() {
     registry.restart();
     assert_eq!(registry.addr(), addr);
     assert_eq!(registry.head_digest("app", "latest"), image.digest);
+    let heads = registry
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "HEAD")
+        .count();
+    assert_eq!(heads, 1, "requests from before the restart are kept");
 }
 
 #[test]
@@ -185,4 +192,22 @@ fn engine_scope_removes_what_the_test_created() {
             "{object} is still there"
         );
     }
+}
+
+#[test]
+fn registry_deletes_a_manifest_and_its_tag() {
+    let registry = TestRegistry::start();
+    let image = registry.push_image("app", "latest", "linux/amd64", "one");
+    registry.delete_manifest("app", &image.digest);
+    let url = format!("{}/v2/app/manifests/latest", registry.url());
+    let client = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap();
+    let response = client
+        .head(&url)
+        .header("Accept", OCI_MANIFEST)
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 404);
 }

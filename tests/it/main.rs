@@ -6,3 +6,4 @@ mod discover;
 mod harness;
 mod registry_fake;
 mod support;
+mod test_command;

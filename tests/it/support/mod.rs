@@ -6,12 +6,14 @@
 
 pub mod engine;
 pub mod fake;
+pub mod image;
 pub mod layer;
 pub mod registry;
 pub mod sandbox;
 
-pub use engine::{Scope, TestImage, docker, inspect, require_engine, try_docker};
+pub use engine::{Scope, docker, inspect, require_engine, try_docker};
 pub use fake::{Answer, FakeRegistry};
+pub use image::TestImage;
 pub use registry::{Pushed, TestRegistry};
 pub use sandbox::{Ran, Sandbox, run};
 

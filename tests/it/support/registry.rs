@@ -3,7 +3,7 @@
 //! Pushes speak the distribution API directly over HTTP, so a test controls every byte of
 //! every manifest and knows the exact digest the registry will report.
 
-use std::fs::{self, File};
+use std::fs::{self, OpenOptions};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -308,7 +308,12 @@ impl TestRegistry {
     fn launch(&mut self) -> bool {
         let config = self.dir.path().join("config.yml");
         fs::write(&config, self.config()).expect("write registry config");
-        let log = File::create(self.log_path()).expect("create registry log");
+        // Appending keeps the requests from before a restart in `requests`.
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path());
+        let log = log.expect("open registry log");
         let child = Command::new(BINARY)
             .arg("serve")
             .arg(&config)
