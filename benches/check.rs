@@ -37,7 +37,8 @@ fn main() {
         for runtime in RUNTIMES {
             let repo = format!("ws/t-{runtime}");
             let amd64 = registry.push_image(&repo, "", "linux/amd64", &format!("{runtime}{seed}"));
-            let arm64 = registry.push_image(&repo, "", "linux/arm64/v8", &format!("{runtime}{seed}"));
+            let arm64 =
+                registry.push_image(&repo, "", "linux/arm64/v8", &format!("{runtime}{seed}"));
             let entries = [("linux/amd64", &amd64), ("linux/arm64/v8", &arm64)];
             registry.push_index(&repo, "latest", &entries, OCI_INDEX);
         }
@@ -80,14 +81,21 @@ fn main() {
     no_change.sort();
     moved.sort();
     let peak = peak_rss_kib();
-    println!("imgwatch check, {} runtimes, loopback registry", RUNTIMES.len());
+    println!(
+        "imgwatch check, {} runtimes, loopback registry",
+        RUNTIMES.len()
+    );
     println!(
         "  no change: median {:.1} ms, p90 {:.1} ms over {ROUNDS} runs; {:.1} requests per run",
         ms(no_change[ROUNDS / 2]),
         ms(no_change[ROUNDS * 9 / 10]),
         requests as f64 / ROUNDS as f64
     );
-    println!("  all moved: median {:.1} ms over {} runs", ms(moved[moved.len() / 2]), moved.len());
+    println!(
+        "  all moved: median {:.1} ms over {} runs",
+        ms(moved[moved.len() / 2]),
+        moved.len()
+    );
     println!("  peak RSS of any run: {:.1} MiB", peak as f64 / 1024.0);
 }
 
