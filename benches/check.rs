@@ -7,7 +7,6 @@
 //! 32 MiB peak, with exactly one ping and eight HEADs.
 
 #[path = "../tests/it/support/mod.rs"]
-#[allow(dead_code, unused_imports)]
 mod support;
 
 use std::process::Command;
