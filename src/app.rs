@@ -58,6 +58,10 @@ fn dispatch(cli: &Cli) -> Result<u8, Fatal> {
             }
             Ok(EXIT_OK)
         }
+        Command::Completions { shell } => {
+            crate::docs::completions(*shell, &mut stdout).map_err(print_error)?;
+            Ok(EXIT_OK)
+        }
     }
 }
 

@@ -6,8 +6,11 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod docs;
 pub mod engine;
+pub mod hooks;
 pub mod logging;
+pub mod metrics;
 pub mod output;
 pub mod reference;
 pub mod refresh;
@@ -16,3 +19,4 @@ pub mod report;
 pub mod run;
 pub mod settings;
 pub mod state;
+pub mod webhook;
