@@ -4,9 +4,13 @@
 // any one build of a subset; that is expected, not dead code.
 #![allow(dead_code, unused_imports)]
 
+pub mod engine;
+pub mod image;
 pub mod layer;
 pub mod registry;
 
+pub use engine::{Scope, docker, inspect, require_engine, try_docker};
+pub use image::TestImage;
 pub use registry::{Pushed, TestRegistry};
 
 use std::collections::hash_map::RandomState;
@@ -14,10 +18,11 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// A name part unique to this test process and call, such as `it3f9a2c-7`.
+/// A name part unique to this test process and call, such as `it3f9a2c01-0007`.
 ///
 /// The process part is random, so names from concurrent test processes (nextest runs one
-/// process per test) and from earlier runs never collide.
+/// process per test) and from earlier runs never collide. The counter has a fixed width so
+/// that no name contains another (the engine's name filters match substrings).
 pub fn unique(prefix: &str) -> String {
     static PROCESS: OnceLock<String> = OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -28,5 +33,5 @@ pub fn unique(prefix: &str) -> String {
         format!("{:08x}", hasher.finish() as u32)
     });
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{prefix}{process}-{n}")
+    format!("{prefix}{process}-{n:04}")
 }

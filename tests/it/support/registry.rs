@@ -3,7 +3,7 @@
 //! Pushes speak the distribution API directly over HTTP, so a test controls every byte of
 //! every manifest and knows the exact digest the registry will report.
 
-use std::fs::{self, File};
+use std::fs::{self, OpenOptions};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -243,8 +243,9 @@ impl TestRegistry {
 
     /// Pushes a tiny OCI image for `platform` (`os/arch[/variant]`), distinct per `seed`.
     ///
-    /// The image has one layer holding the file `/seed`, so the engine can pull it. An empty
-    /// `tag` stores the manifest by digest only, as index children usually are.
+    /// The image has one layer holding the file `/seed`, so the engine can pull it and create
+    /// containers from it (they cannot start: there is no program). An empty `tag` stores the
+    /// manifest by digest only, as index children usually are.
     pub fn push_image(&self, repo: &str, tag: &str, platform: &str, seed: &str) -> Pushed {
         self.push_single(repo, tag, platform, seed, &OCI_TYPES)
     }
@@ -307,7 +308,12 @@ impl TestRegistry {
     fn launch(&mut self) -> bool {
         let config = self.dir.path().join("config.yml");
         fs::write(&config, self.config()).expect("write registry config");
-        let log = File::create(self.log_path()).expect("create registry log");
+        // Appending keeps the requests from before a restart in `requests`.
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path());
+        let log = log.expect("open registry log");
         let child = Command::new(BINARY)
             .arg("serve")
             .arg(&config)
@@ -362,10 +368,21 @@ impl TestRegistry {
     fn config(&self) -> String {
         let root = self.dir.path().join("data");
         format!(
-            "version: 0.1\n\
-             log:\n  level: warn\n  formatter: text\n\
-             storage:\n  filesystem:\n    rootdirectory: {root:?}\n  delete:\n    enabled: true\n\
-             http:\n  addr: {addr}\n  secret: {identity}\n  headers:\n    {IDENTITY_HEADER}: [{identity}]\n",
+            r#"version: 0.1
+log:
+  level: warn
+  formatter: text
+storage:
+  filesystem:
+    rootdirectory: {root:?}
+  delete:
+    enabled: true
+http:
+  addr: {addr}
+  secret: {identity}
+  headers:
+    {IDENTITY_HEADER}: [{identity}]
+"#,
             addr = self.addr(),
             identity = self.identity,
         )
@@ -385,7 +402,9 @@ impl TestRegistry {
     ) -> Pushed {
         let layer = layer::single_file("seed", format!("{seed} {platform}\n").as_bytes());
         let mut config = platform_json(platform);
-        config["config"] = json!({ "Labels": { "org.imgwatch.test.seed": seed } });
+        // A command lets the engine create containers from the image; they cannot start.
+        let labels = json!({ "org.imgwatch.test.seed": seed });
+        config["config"] = json!({ "Cmd": ["/seed"], "Labels": labels });
         config["rootfs"] = json!({ "type": "layers", "diff_ids": [layer.diff_id] });
         let config = serde_json::to_vec(&config).expect("serialize config");
 
