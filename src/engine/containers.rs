@@ -8,8 +8,8 @@ use bollard::models::{
     NetworkConnectRequest,
 };
 use bollard::query_parameters::{
-    CreateContainerOptions, ListContainersOptions, RemoveContainerOptions,
-    RenameContainerOptions, StopContainerOptions,
+    CreateContainerOptions, ListContainersOptions, RemoveContainerOptions, RenameContainerOptions,
+    StopContainerOptions,
 };
 
 use super::{Engine, is_not_found};
@@ -22,7 +22,10 @@ const STOP_MARGIN: Duration = Duration::from_secs(60);
 
 impl EngineApi for Engine {
     fn container_ids(&self) -> Result<Vec<String>> {
-        let options = ListContainersOptions { all: true, ..Default::default() };
+        let options = ListContainersOptions {
+            all: true,
+            ..Default::default()
+        };
         let list = self
             .block_on(self.docker.list_containers(Some(options)))
             .context("list containers")?;
@@ -42,7 +45,10 @@ impl EngineApi for Engine {
     }
 
     fn create_container(&self, name: &str, body: ContainerCreateBody) -> Result<String> {
-        let options = CreateContainerOptions { name: Some(name.to_string()), ..Default::default() };
+        let options = CreateContainerOptions {
+            name: Some(name.to_string()),
+            ..Default::default()
+        };
         let created = self
             .block_on(self.docker.create_container(Some(options), body))
             .map_err(|e| anyhow!(e))
@@ -78,14 +84,20 @@ impl EngineApi for Engine {
             .and_then(|c| c.stop_timeout)
             .and_then(|t| u64::try_from(t).ok())
             .unwrap_or(DEFAULT_STOP_TIMEOUT);
-        let docker = self.docker.clone().with_timeout(Duration::from_secs(grace) + STOP_MARGIN);
-        let options = StopContainerOptions { signal: None, t: None };
+        let docker = self
+            .docker
+            .clone()
+            .with_timeout(Duration::from_secs(grace) + STOP_MARGIN);
+        let options = StopContainerOptions {
+            signal: None,
+            t: None,
+        };
         match self.block_on(docker.stop_container(id, Some(options))) {
             Ok(()) => Ok(()),
             // 304: already stopped.
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => {
-                Ok(())
-            }
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 304, ..
+            }) => Ok(()),
             Err(e) => Err(anyhow!(e)).with_context(|| format!("stop container {}", short(id))),
         }
     }
@@ -96,14 +108,20 @@ impl EngineApi for Engine {
     }
 
     fn rename_container(&self, id: &str, name: &str) -> Result<()> {
-        let options = RenameContainerOptions { name: name.to_string() };
+        let options = RenameContainerOptions {
+            name: name.to_string(),
+        };
         self.block_on(self.docker.rename_container(id, options))
             .map_err(|e| anyhow!(e))
             .with_context(|| format!("rename container {} to '{name}'", short(id)))
     }
 
     fn remove_container(&self, id: &str, force: bool) -> Result<()> {
-        let options = RemoveContainerOptions { v: false, force, link: false };
+        let options = RemoveContainerOptions {
+            v: false,
+            force,
+            link: false,
+        };
         match self.block_on(self.docker.remove_container(id, Some(options))) {
             Ok(()) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
@@ -116,7 +134,9 @@ impl EngineApi for Engine {
     }
 
     fn engine_hostname(&self) -> Option<String> {
-        self.block_on(self.docker.info()).ok().and_then(|info| info.name)
+        self.block_on(self.docker.info())
+            .ok()
+            .and_then(|info| info.name)
     }
 
     fn sleep(&self, duration: Duration) {

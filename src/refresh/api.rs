@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use bollard::models::{ContainerCreateBody, ContainerInspectResponse, EndpointSettings, ImageInspect};
+use bollard::models::{
+    ContainerCreateBody, ContainerInspectResponse, EndpointSettings, ImageInspect,
+};
 
 /// What refreshing containers asks of the engine. Every call blocks.
 pub trait EngineApi {

@@ -53,6 +53,10 @@
 //! group rolls back, the runtime's remaining groups are left as they are.
 
 mod api;
+#[cfg(test)]
+mod crash_tests;
+#[cfg(test)]
+mod fake;
 pub mod labels;
 pub mod plan;
 mod recover;
@@ -109,7 +113,10 @@ pub struct Outcome {
 
 impl Outcome {
     fn failed(error: String) -> Outcome {
-        Outcome { containers: Vec::new(), error: Some(error) }
+        Outcome {
+            containers: Vec::new(),
+            error: Some(error),
+        }
     }
 }
 
@@ -138,14 +145,21 @@ pub fn refresh_via(engine: &Engine, api: &dyn EngineApi, job: &Job) -> Outcome {
                 "after the pull the engine's image of {reference} is {}, not {} as the \
                  registry said: the tag moved again during the run or a mirror served \
                  another image",
-                if pulled.digests.is_empty() { "unknown".to_string() } else { pulled.digests.join(", ") },
+                if pulled.digests.is_empty() {
+                    "unknown".to_string()
+                } else {
+                    pulled.digests.join(", ")
+                },
                 job.digest
             ));
         }
         new_image = Some(pulled.id);
     }
     if !job.recreate {
-        return Outcome { containers: Vec::new(), error: None };
+        return Outcome {
+            containers: Vec::new(),
+            error: None,
+        };
     }
     containers(api, job, previous.as_deref(), new_image.as_deref())
 }
@@ -161,10 +175,20 @@ fn containers(
         Ok(all) => all,
         Err(e) => return Outcome::failed(format!("{e:#}")),
     };
-    let selection = select::select(&all, job.reference, previous, new_image, job.container_prefix);
+    let selection = select::select(
+        &all,
+        job.reference,
+        previous,
+        new_image,
+        job.container_prefix,
+    );
     let find = |wanted: &str| all.iter().find(|c| id(c) == wanted);
     for disabled in selection.disabled.iter().filter_map(|d| find(d)) {
-        tracing::info!(runtime = job.runtime, container = name(disabled), "left alone: imgwatch.enable=false");
+        tracing::info!(
+            runtime = job.runtime,
+            container = name(disabled),
+            "left alone: imgwatch.enable=false"
+        );
     }
     let mut reports: Vec<ContainerReport> = selection
         .current
@@ -173,17 +197,24 @@ fn containers(
         .map(|c| report(c, Action::Unchanged, None))
         .collect();
 
-    let members: Vec<&ContainerInspectResponse> = selection.members.iter().filter_map(|m| find(m)).collect();
+    let members: Vec<&ContainerInspectResponse> =
+        selection.members.iter().filter_map(|m| find(m)).collect();
     let outcome = match (job.strategy, job.dry_run) {
         (Strategy::Remove, true) => Outcome {
-            containers: members.iter().map(|c| report(c, Action::Removed, None)).collect(),
+            containers: members
+                .iter()
+                .map(|c| report(c, Action::Removed, None))
+                .collect(),
             error: None,
         },
         (Strategy::Remove, false) => {
             let owned: Vec<ContainerInspectResponse> = members.into_iter().cloned().collect();
             let removed = remove::remove(api, &owned);
             let error = summary(&removed);
-            Outcome { containers: removed, error }
+            Outcome {
+                containers: removed,
+                error,
+            }
         }
         (Strategy::Recreate, _) => recreate(api, job, &all, &selection.members, new_image),
     };
@@ -192,7 +223,10 @@ fn containers(
     if job.cleanup && !job.dry_run && outcome.error.is_none() {
         cleanup(api, previous, new_image);
     }
-    Outcome { containers: reports, error: outcome.error }
+    Outcome {
+        containers: reports,
+        error: outcome.error,
+    }
 }
 
 fn recreate(
@@ -211,7 +245,10 @@ fn recreate(
             .filter_map(|g| find(g))
             .map(|c| report(c, Action::Recreated, None))
             .collect();
-        return Outcome { containers, error: None };
+        return Outcome {
+            containers,
+            error: None,
+        };
     }
     let Some(new_image) = new_image else {
         return Outcome::failed("no new image to recreate from".to_string());
@@ -227,29 +264,51 @@ fn recreate(
     let mut errors = Vec::new();
     let mut halted: Option<String> = None;
     for group in &groups {
-        let containers: Vec<&ContainerInspectResponse> = group.iter().filter_map(|g| find(g)).collect();
+        let containers: Vec<&ContainerInspectResponse> =
+            group.iter().filter_map(|g| find(g)).collect();
         if let Some(first) = &halted {
             let note = format!("not attempted: '{first}' of this runtime rolled back");
-            reports.extend(containers.iter().map(|c| report(c, Action::Unchanged, Some(note.clone()))));
+            reports.extend(
+                containers
+                    .iter()
+                    .map(|c| report(c, Action::Unchanged, Some(note.clone()))),
+            );
             continue;
         }
         let prepared = match prepare(api, job, &containers, members, &new_config) {
             Ok(prepared) => prepared,
             Err(e) => {
                 let reason = format!("{e:#}");
-                errors.push(format!("container '{}' not recreated: {reason}", name(containers[0])));
-                reports.extend(containers.iter().map(|c| report(c, Action::Failed, Some(reason.clone()))));
+                errors.push(format!(
+                    "container '{}' not recreated: {reason}",
+                    name(containers[0])
+                ));
+                reports.extend(
+                    containers
+                        .iter()
+                        .map(|c| report(c, Action::Failed, Some(reason.clone()))),
+                );
                 continue;
             }
         };
 
         let started = Instant::now();
-        let swapped = swap::swap(api, &prepared, job.health_timeout, engine_hostname.as_deref());
+        let swapped = swap::swap(
+            api,
+            &prepared,
+            job.health_timeout,
+            engine_hostname.as_deref(),
+        );
         let seconds = format!("{:.1}", started.elapsed().as_secs_f64());
         match &swapped.error {
             None => {
                 for c in &containers {
-                    tracing::info!(runtime = job.runtime, container = name(c), seconds, "recreated");
+                    tracing::info!(
+                        runtime = job.runtime,
+                        container = name(c),
+                        seconds,
+                        "recreated"
+                    );
                 }
             }
             Some(error) => {
@@ -268,7 +327,10 @@ fn recreate(
         1 => errors.pop(),
         n => Some(format!("{} (and {} more)", errors[0], n - 1)),
     };
-    Outcome { containers: reports, error }
+    Outcome {
+        containers: reports,
+        error,
+    }
 }
 
 /// Gathers what each container of a group is recreated from.
@@ -309,7 +371,11 @@ fn prepare(
                     name(old)
                 )
             })?;
-        let configured = old.config.as_ref().and_then(|c| c.image.clone()).unwrap_or_default();
+        let configured = old
+            .config
+            .as_ref()
+            .and_then(|c| c.image.clone())
+            .unwrap_or_default();
         let (image, new_image) = if members.iter().any(|m| m == id(old)) {
             (new_name(&configured, job.reference), new_config.clone())
         } else {
@@ -317,7 +383,12 @@ fn prepare(
             let same = api.inspect_image(&configured)?.and_then(|i| i.id) == Some(image_id.clone());
             (if same { configured } else { image_id }, old_config.clone())
         };
-        prepared.push(Prepared { old: (*old).clone(), old_image: old_config, new_image, image });
+        prepared.push(Prepared {
+            old: (*old).clone(),
+            old_image: old_config,
+            new_image,
+            image,
+        });
     }
     Ok(prepared)
 }
@@ -326,7 +397,11 @@ fn prepare(
 /// watched tag, the watched reference otherwise (a digest-pinned container moves to it).
 fn new_name(configured: &str, reference: &Reference) -> String {
     match Reference::parse(configured) {
-        Ok(parsed) if parsed.same_repository(reference) && parsed.digest.is_none() && parsed.tag == reference.tag => {
+        Ok(parsed)
+            if parsed.same_repository(reference)
+                && parsed.digest.is_none()
+                && parsed.tag == reference.tag =>
+        {
             configured.to_string()
         }
         _ => reference.to_string(),
@@ -334,7 +409,9 @@ fn new_name(configured: &str, reference: &Reference) -> String {
 }
 
 fn cleanup(api: &dyn EngineApi, previous: Option<&str>, new_image: Option<&str>) {
-    let Some(previous) = previous.filter(|p| Some(*p) != new_image) else { return };
+    let Some(previous) = previous.filter(|p| Some(*p) != new_image) else {
+        return;
+    };
     let used = match inspect_all(api) {
         Ok(all) => all.iter().any(|c| c.image.as_deref() == Some(previous)),
         Err(e) => {
@@ -343,7 +420,10 @@ fn cleanup(api: &dyn EngineApi, previous: Option<&str>, new_image: Option<&str>)
         }
     };
     if used {
-        tracing::info!(image = previous, "previous image kept: a container still uses it");
+        tracing::info!(
+            image = previous,
+            "previous image kept: a container still uses it"
+        );
         return;
     }
     match api.remove_image(previous) {
@@ -365,7 +445,12 @@ fn inspect_all(api: &dyn EngineApi) -> Result<Vec<ContainerInspectResponse>> {
 }
 
 fn report(c: &ContainerInspectResponse, action: Action, error: Option<String>) -> ContainerReport {
-    ContainerReport { name: name(c).to_string(), id: id(c).to_string(), action, error }
+    ContainerReport {
+        name: name(c).to_string(),
+        id: id(c).to_string(),
+        action,
+        error,
+    }
 }
 
 fn summary(reports: &[ContainerReport]) -> Option<String> {

@@ -50,6 +50,9 @@ pub struct Plan {
     pub networks: Vec<(String, EndpointSettings)>,
 }
 
+/// A network name and how the container is attached to it.
+type Endpoint = (String, EndpointSettings);
+
 /// Network modes that are not user-defined networks: no aliases or fixed addresses there.
 const BUILTIN_NETWORKS: [&str; 4] = ["default", "bridge", "host", "none"];
 
@@ -64,14 +67,19 @@ pub fn plan(input: &Input) -> Plan {
     let network_mode = host.network_mode.clone().unwrap_or_default();
 
     let (entrypoint, cmd) = command(old, image);
-    let hostname = old.hostname.clone().filter(|h| {
-        !h.is_empty()
-            && h != short_id
-            && !network_mode.starts_with("container:")
-            && !(network_mode == "host" && Some(h.as_str()) == input.engine_hostname)
-    });
-    let domainname =
-        old.domainname.clone().filter(|d| !d.is_empty() && !network_mode.starts_with("container:"));
+    // The engine names a container after its short ID unless told otherwise; a joiner
+    // takes its target's name; a host-network container takes the host's.
+    let engine_default = |h: &String| {
+        h.is_empty()
+            || h == short_id
+            || network_mode.starts_with("container:")
+            || (network_mode == "host" && Some(h.as_str()) == input.engine_hostname)
+    };
+    let hostname = old.hostname.clone().filter(|h| !engine_default(h));
+    let domainname = old
+        .domainname
+        .clone()
+        .filter(|d| !d.is_empty() && !network_mode.starts_with("container:"));
 
     let body = ContainerCreateBody {
         hostname,
@@ -86,7 +94,10 @@ pub fn plan(input: &Input) -> Plan {
         stdin_once: old.stdin_once,
         env: not_in(&old.env, &image.env),
         cmd,
-        healthcheck: old.healthcheck.clone().filter(|h| Some(h) != image.healthcheck.as_ref()),
+        healthcheck: old
+            .healthcheck
+            .clone()
+            .filter(|h| Some(h) != image.healthcheck.as_ref()),
         image: Some(input.image.clone()),
         volumes: not_in(&old.volumes, &image.volumes),
         working_dir: user_set(&old.working_dir, &image.working_dir),
@@ -106,21 +117,33 @@ pub fn plan(input: &Input) -> Plan {
         }),
         ..body
     };
-    let name = input.old.name.as_deref().unwrap_or_default().trim_start_matches('/').to_string();
-    Plan { name, body, networks }
+    let name = input
+        .old
+        .name
+        .as_deref()
+        .unwrap_or_default()
+        .trim_start_matches('/')
+        .to_string();
+    Plan {
+        name,
+        body,
+        networks,
+    }
 }
 
 /// Entrypoint and command the user set, or `None` where the image's apply.
 ///
 /// The engine takes the image's command only when the create sets no entrypoint, so a
 /// user entrypoint keeps the user's command with it, even an empty one.
-fn command(old: &ContainerConfig, image: &ImageConfig) -> (Option<Vec<String>>, Option<Vec<String>>) {
+fn command(
+    old: &ContainerConfig,
+    image: &ImageConfig,
+) -> (Option<Vec<String>>, Option<Vec<String>>) {
     let blank = |v: &Option<Vec<String>>| {
-        v.as_deref().is_none_or(|v| v.is_empty() || v.iter().all(String::is_empty))
+        v.as_deref()
+            .is_none_or(|v| v.is_empty() || v.iter().all(String::is_empty))
     };
-    let same = |a: &Option<Vec<String>>, b: &Option<Vec<String>>| {
-        (blank(a) && blank(b)) || a == b
-    };
+    let same = |a: &Option<Vec<String>>, b: &Option<Vec<String>>| (blank(a) && blank(b)) || a == b;
     if !same(&old.entrypoint, &image.entrypoint) {
         // `[""]` is how the docker CLI asks for no entrypoint at all.
         let entrypoint = if blank(&old.entrypoint) {
@@ -130,7 +153,11 @@ fn command(old: &ContainerConfig, image: &ImageConfig) -> (Option<Vec<String>>, 
         };
         return (Some(entrypoint), old.cmd.clone());
     }
-    let cmd = if same(&old.cmd, &image.cmd) { None } else { old.cmd.clone() };
+    let cmd = if same(&old.cmd, &image.cmd) {
+        None
+    } else {
+        old.cmd.clone()
+    };
     (None, cmd)
 }
 
@@ -143,7 +170,12 @@ fn user_set(old: &Option<String>, image: &Option<String>) -> Option<String> {
 /// Entries of `old` that the image does not have, or `None` when there are none.
 fn not_in(old: &Option<Vec<String>>, image: &Option<Vec<String>>) -> Option<Vec<String>> {
     let from_image: HashSet<&String> = image.iter().flatten().collect();
-    let kept: Vec<String> = old.iter().flatten().filter(|e| !from_image.contains(e)).cloned().collect();
+    let kept: Vec<String> = old
+        .iter()
+        .flatten()
+        .filter(|e| !from_image.contains(e))
+        .cloned()
+        .collect();
     (!kept.is_empty()).then_some(kept)
 }
 
@@ -179,7 +211,9 @@ fn host_config(input: &Input, mut host: HostConfig) -> HostConfig {
     host.ipc_mode = repoint(host.ipc_mode.take());
 
     // Inspect shows links as `/target:/name/alias`; create wants `target:alias`.
-    host.links = host.links.map(|links| links.iter().map(|l| create_link(l)).collect());
+    host.links = host
+        .links
+        .map(|links| links.iter().map(|l| create_link(l)).collect());
 
     // The engine fills these with its defaults unless the user asked for none
     // (`systempaths=unconfined` leaves them empty); leave the defaults to the engine.
@@ -219,7 +253,10 @@ fn hand_over_volumes(old: &ContainerInspectResponse, host: &HostConfig) -> Optio
         .filter_map(|b| bind_destination(b))
         .collect();
     named.extend(
-        mounts.iter().filter(|m| m.source.as_deref().is_some_and(|s| !s.is_empty())).filter_map(|m| m.target.clone()),
+        mounts
+            .iter()
+            .filter(|m| m.source.as_deref().is_some_and(|s| !s.is_empty()))
+            .filter_map(|m| m.target.clone()),
     );
 
     for point in old.mounts.iter().flatten() {
@@ -229,7 +266,10 @@ fn hand_over_volumes(old: &ContainerInspectResponse, host: &HostConfig) -> Optio
         if point.typ.as_deref() != Some("volume") || named.contains(destination) {
             continue;
         }
-        match mounts.iter_mut().find(|m| m.target.as_ref() == Some(destination)) {
+        match mounts
+            .iter_mut()
+            .find(|m| m.target.as_ref() == Some(destination))
+        {
             // `--mount type=volume,target=/x`: give it the volume's name.
             Some(mount) => mount.source = Some(name.clone()),
             None => mounts.push(Mount {
@@ -263,18 +303,24 @@ fn networks(
     network_mode: &str,
     hostname: Option<&str>,
     short_id: &str,
-) -> (Option<(String, EndpointSettings)>, Vec<(String, EndpointSettings)>) {
-    if network_mode.starts_with("container:") || network_mode == "host" || network_mode == "none"
-    {
+) -> (Option<Endpoint>, Vec<Endpoint>) {
+    if network_mode.starts_with("container:") || network_mode == "host" || network_mode == "none" {
         return (None, Vec::new());
     }
-    let attached = input.old.network_settings.as_ref().and_then(|n| n.networks.as_ref());
+    let attached = input
+        .old
+        .network_settings
+        .as_ref()
+        .and_then(|n| n.networks.as_ref());
     let mut endpoints: Vec<(String, EndpointSettings)> = attached
         .into_iter()
         .flatten()
         .map(|(name, old)| {
             let user_defined = !BUILTIN_NETWORKS.contains(&name.as_str());
-            (name.clone(), endpoint(old, user_defined, hostname, short_id))
+            (
+                name.clone(),
+                endpoint(old, user_defined, hostname, short_id),
+            )
         })
         .collect();
     endpoints.sort_by(|a, b| a.0.cmp(&b.0));
@@ -284,7 +330,10 @@ fn networks(
     } else {
         network_mode
     };
-    let first = endpoints.iter().position(|(name, _)| name == primary).map(|i| endpoints.remove(i));
+    let first = endpoints
+        .iter()
+        .position(|(name, _)| name == primary)
+        .map(|i| endpoints.remove(i));
     (first, endpoints)
 }
 
@@ -304,7 +353,10 @@ fn endpoint(
         .filter(|a| a.as_str() != short_id && Some(a.as_str()) != hostname)
         .cloned()
         .collect();
-    let ipam = old.ipam_config.clone().filter(|c| *c != EndpointIpamConfig::default());
+    let ipam = old
+        .ipam_config
+        .clone()
+        .filter(|c| *c != EndpointIpamConfig::default());
     EndpointSettings {
         ipam_config: ipam,
         links: old.links.clone().filter(|l| !l.is_empty()),

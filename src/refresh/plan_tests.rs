@@ -61,13 +61,23 @@ fn keeps_only_the_variables_the_user_set() {
     let new_image = image(json!({"Env": ["PATH=/usr/bin:/bin", "VERSION=2"]}));
     let cases: [(&[&str], Option<Vec<String>>); 4] = [
         (&["PATH=/bin", "VERSION=1", "MODE=a"], None),
-        (&["PATH=/bin", "VERSION=1", "MODE=a", "TOKEN=x"], strings(&["TOKEN=x"])),
+        (
+            &["PATH=/bin", "VERSION=1", "MODE=a", "TOKEN=x"],
+            strings(&["TOKEN=x"]),
+        ),
         (&["PATH=/bin", "VERSION=1", "MODE=b"], strings(&["MODE=b"])),
-        (&["PATH=/opt/bin", "VERSION=1", "MODE=a"], strings(&["PATH=/opt/bin"])),
+        (
+            &["PATH=/opt/bin", "VERSION=1", "MODE=a"],
+            strings(&["PATH=/opt/bin"]),
+        ),
     ];
     for (env, expected) in cases {
         let old = container(json!({"Env": env}), json!({}), json!({}));
-        assert_eq!(run(&old, &old_image, &new_image).body.env, expected, "{env:?}");
+        assert_eq!(
+            run(&old, &old_image, &new_image).body.env,
+            expected,
+            "{env:?}"
+        );
     }
 }
 
@@ -85,10 +95,14 @@ fn keeps_user_labels_and_drops_image_and_bookkeeping_labels() {
         json!({}),
     );
     let labels = run(&old, &old_image, &new_image).body.labels.unwrap();
-    let expected: HashMap<String, String> = [("vendor", "other"), ("app", "ws"), ("imgwatch.enable", "true")]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let expected: HashMap<String, String> = [
+        ("vendor", "other"),
+        ("app", "ws"),
+        ("imgwatch.enable", "true"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
     assert_eq!(labels, expected);
 }
 
@@ -98,12 +112,32 @@ fn command_and_entrypoint_come_from_the_image_unless_the_user_set_them() {
     let new_image = image(json!({"Entrypoint": ["/entry2"], "Cmd": ["run"]}));
     type Case = (Value, Option<Vec<String>>, Option<Vec<String>>);
     let cases: [Case; 5] = [
-        (json!({"Entrypoint": ["/entry"], "Cmd": ["serve"]}), None, None),
-        (json!({"Entrypoint": ["/entry"], "Cmd": ["serve", "-v"]}), None, strings(&["serve", "-v"])),
-        (json!({"Entrypoint": ["/bin/sh"], "Cmd": ["-c", "x"]}), strings(&["/bin/sh"]), strings(&["-c", "x"])),
-        (json!({"Entrypoint": ["/bin/sh"], "Cmd": null}), strings(&["/bin/sh"]), None),
+        (
+            json!({"Entrypoint": ["/entry"], "Cmd": ["serve"]}),
+            None,
+            None,
+        ),
+        (
+            json!({"Entrypoint": ["/entry"], "Cmd": ["serve", "-v"]}),
+            None,
+            strings(&["serve", "-v"]),
+        ),
+        (
+            json!({"Entrypoint": ["/bin/sh"], "Cmd": ["-c", "x"]}),
+            strings(&["/bin/sh"]),
+            strings(&["-c", "x"]),
+        ),
+        (
+            json!({"Entrypoint": ["/bin/sh"], "Cmd": null}),
+            strings(&["/bin/sh"]),
+            None,
+        ),
         // `--entrypoint ""`: the engine shows no entrypoint; the CLI asks with [""].
-        (json!({"Entrypoint": null, "Cmd": ["sleep", "1"]}), strings(&[""]), strings(&["sleep", "1"])),
+        (
+            json!({"Entrypoint": null, "Cmd": ["sleep", "1"]}),
+            strings(&[""]),
+            strings(&["sleep", "1"]),
+        ),
     ];
     for (config, entrypoint, cmd) in cases {
         let old = container(config.clone(), json!({}), json!({}));
@@ -116,7 +150,11 @@ fn command_and_entrypoint_come_from_the_image_unless_the_user_set_them() {
 #[test]
 fn no_image_entrypoint_and_none_in_the_container_is_not_a_user_setting() {
     let old_image = image(json!({"Cmd": ["sh"]}));
-    let old = container(json!({"Entrypoint": null, "Cmd": ["sh"]}), json!({}), json!({}));
+    let old = container(
+        json!({"Entrypoint": null, "Cmd": ["sh"]}),
+        json!({}),
+        json!({}),
+    );
     let body = run(&old, &old_image, &old_image).body;
     assert_eq!((body.entrypoint, body.cmd), (None, None));
 }
@@ -128,8 +166,15 @@ fn keeps_a_healthcheck_override_only() {
     let new_image = image(json!({"Healthcheck": {"Test": ["CMD", "ok"]}}));
     let same = container(json!({"Healthcheck": check}), json!({}), json!({}));
     assert_eq!(run(&same, &old_image, &new_image).body.healthcheck, None);
-    let disabled = container(json!({"Healthcheck": {"Test": ["NONE"]}}), json!({}), json!({}));
-    let kept = run(&disabled, &old_image, &new_image).body.healthcheck.unwrap();
+    let disabled = container(
+        json!({"Healthcheck": {"Test": ["NONE"]}}),
+        json!({}),
+        json!({}),
+    );
+    let kept = run(&disabled, &old_image, &new_image)
+        .body
+        .healthcheck
+        .unwrap();
     assert_eq!(kept.test, strings(&["NONE"]));
 }
 
@@ -143,7 +188,10 @@ fn keeps_user_working_dir_user_and_stop_settings() {
         json!({}),
     );
     let body = run(&same, &old_image, &new_image).body;
-    assert_eq!((body.working_dir, body.user, body.stop_signal), (None, None, None));
+    assert_eq!(
+        (body.working_dir, body.user, body.stop_signal),
+        (None, None, None)
+    );
     let set = container(
         json!({"WorkingDir": "/data", "User": "root", "StopSignal": "SIGTERM", "StopTimeout": 30}),
         json!({}),
@@ -162,13 +210,29 @@ fn drops_the_default_hostname_and_keeps_a_chosen_one() {
     let cases = [
         (json!({"Hostname": &ID[..12]}), json!({}), None),
         (json!({"Hostname": "myhost"}), json!({}), Some("myhost")),
-        (json!({"Hostname": "myhost"}), json!({"NetworkMode": "container:target-old"}), None),
-        (json!({"Hostname": "host-1"}), json!({"NetworkMode": "host"}), None),
-        (json!({"Hostname": "other"}), json!({"NetworkMode": "host"}), Some("other")),
+        (
+            json!({"Hostname": "myhost"}),
+            json!({"NetworkMode": "container:target-old"}),
+            None,
+        ),
+        (
+            json!({"Hostname": "host-1"}),
+            json!({"NetworkMode": "host"}),
+            None,
+        ),
+        (
+            json!({"Hostname": "other"}),
+            json!({"NetworkMode": "host"}),
+            Some("other"),
+        ),
     ];
     for (config, host, expected) in cases {
         let old = container(config.clone(), host.clone(), json!({}));
-        assert_eq!(run(&old, &img, &img).body.hostname.as_deref(), expected, "{config} {host}");
+        assert_eq!(
+            run(&old, &img, &img).body.hostname.as_deref(),
+            expected,
+            "{config} {host}"
+        );
     }
 }
 
@@ -187,17 +251,28 @@ fn names_one_network_at_create_and_connects_the_rest_with_their_aliases() {
         }}}),
     );
     let plan = run(&old, &img, &img);
-    let first = plan.body.networking_config.unwrap().endpoints_config.unwrap();
+    let first = plan
+        .body
+        .networking_config
+        .unwrap()
+        .endpoints_config
+        .unwrap();
     assert_eq!(first.len(), 1);
     let a = &first["net-a"];
     assert_eq!(a.aliases, strings(&["ay"]));
-    assert_eq!(a.ipam_config.as_ref().unwrap().ipv4_address.as_deref(), Some("10.5.0.9"));
+    assert_eq!(
+        a.ipam_config.as_ref().unwrap().ipv4_address.as_deref(),
+        Some("10.5.0.9")
+    );
     assert_eq!(a.network_id, None);
     assert_eq!(plan.networks.len(), 1);
     let (name, b) = &plan.networks[0];
     assert_eq!(name, "net-b");
     assert_eq!(b.aliases, strings(&["bee"]));
-    assert_eq!((&b.ipam_config, &b.ip_address, &b.mac_address), (&None, &None, &None));
+    assert_eq!(
+        (&b.ipam_config, &b.ip_address, &b.mac_address),
+        (&None, &None, &None)
+    );
 }
 
 #[test]
@@ -212,7 +287,12 @@ fn sets_no_aliases_on_the_default_bridge() {
         }}}),
     );
     let plan = run(&old, &img, &img);
-    let first = plan.body.networking_config.unwrap().endpoints_config.unwrap();
+    let first = plan
+        .body
+        .networking_config
+        .unwrap()
+        .endpoints_config
+        .unwrap();
     assert_eq!(first["bridge"], Default::default());
     assert_eq!(plan.networks[0].1.aliases, strings(&["bee"]));
 }
@@ -258,14 +338,36 @@ fn hands_anonymous_volumes_over_by_name() {
         .mounts
         .unwrap()
         .into_iter()
-        .map(|m| (m.target.unwrap(), m.source.unwrap(), m.typ.unwrap(), m.read_only))
+        .map(|m| {
+            (
+                m.target.unwrap(),
+                m.source.unwrap(),
+                m.typ.unwrap(),
+                m.read_only,
+            )
+        })
         .collect();
     assert_eq!(
         mounts,
         [
-            ("/m".to_string(), "m0unt".to_string(), MountType::VOLUME, None),
-            ("/data".to_string(), ANON.to_string(), MountType::VOLUME, None),
-            ("/cache".to_string(), "c0ffee".to_string(), MountType::VOLUME, Some(true)),
+            (
+                "/m".to_string(),
+                "m0unt".to_string(),
+                MountType::VOLUME,
+                None
+            ),
+            (
+                "/data".to_string(),
+                ANON.to_string(),
+                MountType::VOLUME,
+                None
+            ),
+            (
+                "/cache".to_string(),
+                "c0ffee".to_string(),
+                MountType::VOLUME,
+                Some(true)
+            ),
         ]
     );
 }
@@ -286,7 +388,11 @@ fn rewrites_links_and_leaves_default_masked_paths_to_the_engine() {
     assert_eq!(host.readonly_paths, Some(vec![]));
     assert_eq!(host.cap_add, strings(&["NET_ADMIN"]));
     assert_eq!(
-        host.restart_policy.unwrap().name.map(|n| n.to_string()).as_deref(),
+        host.restart_policy
+            .unwrap()
+            .name
+            .map(|n| n.to_string())
+            .as_deref(),
         Some("unless-stopped")
     );
 }
@@ -294,7 +400,11 @@ fn rewrites_links_and_leaves_default_masked_paths_to_the_engine() {
 #[test]
 fn exposed_ports_from_the_image_are_left_to_it() {
     let old_image = image(json!({"ExposedPorts": {"80/tcp": {}}}));
-    let old = container(json!({"ExposedPorts": {"80/tcp": {}, "9000/tcp": {}}}), json!({}), json!({}));
+    let old = container(
+        json!({"ExposedPorts": {"80/tcp": {}, "9000/tcp": {}}}),
+        json!({}),
+        json!({}),
+    );
     let body = run(&old, &old_image, &old_image).body;
     assert_eq!(body.exposed_ports, strings(&["9000/tcp"]));
     assert_eq!(body.image.as_deref(), Some("reg.test/ws/x:latest"));

@@ -40,7 +40,12 @@ struct Pair {
 }
 
 fn label<'a>(c: &'a ContainerInspectResponse, key: &str) -> Option<&'a str> {
-    c.config.as_ref()?.labels.as_ref()?.get(key).map(String::as_str)
+    c.config
+        .as_ref()?
+        .labels
+        .as_ref()?
+        .get(key)
+        .map(String::as_str)
 }
 
 fn running(c: &ContainerInspectResponse) -> bool {
@@ -55,9 +60,11 @@ pub fn recover(api: &dyn EngineApi, health_timeout: Duration) -> Result<Vec<Cont
     // Group every labelled container; only groups with an old container left are open.
     let mut groups: BTreeMap<String, Vec<Pair>> = BTreeMap::new();
     for c in &all {
-        let (Some(replaces), Some(wanted), Some(group)) =
-            (label(c, labels::REPLACES), label(c, labels::NAME), label(c, labels::GROUP))
-        else {
+        let (Some(replaces), Some(wanted), Some(group)) = (
+            label(c, labels::REPLACES),
+            label(c, labels::NAME),
+            label(c, labels::GROUP),
+        ) else {
             continue;
         };
         groups.entry(group.to_string()).or_default().push(Pair {
@@ -71,7 +78,12 @@ pub fn recover(api: &dyn EngineApi, health_timeout: Duration) -> Result<Vec<Cont
     let mut reports = Vec::new();
     let mut successors: HashSet<String> = HashSet::new();
     for (group, pairs) in groups {
-        successors.extend(pairs.iter().filter_map(|p| p.old.as_ref()).map(|o| id(o).to_string()));
+        successors.extend(
+            pairs
+                .iter()
+                .filter_map(|p| p.old.as_ref())
+                .map(|o| id(o).to_string()),
+        );
         if pairs.iter().all(|p| p.old.is_none()) {
             reports.extend(orphans(api, &pairs));
             continue;
@@ -82,12 +94,16 @@ pub fn recover(api: &dyn EngineApi, health_timeout: Duration) -> Result<Vec<Cont
 
     // Old containers set aside with no successor left.
     for c in &all {
-        let Some(original) = name(c).strip_suffix(labels::OLD_SUFFIX) else { continue };
+        let Some(original) = name(c).strip_suffix(labels::OLD_SUFFIX) else {
+            continue;
+        };
         if successors.contains(id(c)) || all.iter().any(|o| name(o) == original) {
             continue;
         }
         let error = match api.rename_container(id(c), original) {
-            Ok(()) => "found set aside by an interrupted run; renamed back, left stopped".to_string(),
+            Ok(()) => {
+                "found set aside by an interrupted run; renamed back, left stopped".to_string()
+            }
             Err(e) => format!("{e:#}"),
         };
         reports.push(report(original, id(c), Action::RolledBack, Some(error)));
@@ -102,7 +118,12 @@ fn committed(pair: &Pair) -> bool {
 }
 
 fn report(name: &str, id: &str, action: Action, error: Option<String>) -> ContainerReport {
-    ContainerReport { name: name.to_string(), id: id.to_string(), action, error }
+    ContainerReport {
+        name: name.to_string(),
+        id: id.to_string(),
+        action,
+        error,
+    }
 }
 
 /// New containers left under their temporary names after their old ones vanished.
@@ -132,10 +153,15 @@ fn finish(
     let committing = pairs.iter().any(committed);
     let in_place = pairs.iter().all(|p| {
         name(&p.new) == p.name
-            && p.old.as_ref().is_none_or(|o| name(o) == labels::old_name(&p.name))
+            && p.old
+                .as_ref()
+                .is_none_or(|o| name(o) == labels::old_name(&p.name))
     });
-    let must_run: Vec<String> =
-        pairs.iter().filter(|p| p.was_running).map(|p| id(&p.new).to_string()).collect();
+    let must_run: Vec<String> = pairs
+        .iter()
+        .filter(|p| p.was_running)
+        .map(|p| id(&p.new).to_string())
+        .collect();
     let proven = in_place
         && pairs.iter().all(|p| !p.was_running || running(&p.new))
         && verify::verify(api, &must_run, health_timeout).is_ok();
@@ -164,7 +190,12 @@ fn complete(api: &dyn EngineApi, pairs: &[Pair]) -> Vec<ContainerReport> {
             if let (Ok(()), Some(old)) = (&result, &pair.old) {
                 result = api.remove_container(id(old), true);
             }
-            report(&pair.name, new_id, Action::Recreated, result.err().map(|e| format!("{e:#}")))
+            report(
+                &pair.name,
+                new_id,
+                Action::Recreated,
+                result.err().map(|e| format!("{e:#}")),
+            )
         })
         .collect()
 }
@@ -177,7 +208,10 @@ fn restore(
     let mut problems: HashMap<String, Vec<String>> = HashMap::new();
     let mut note = |name: &str, result: Result<()>| {
         if let Err(e) = result {
-            problems.entry(name.to_string()).or_default().push(format!("{e:#}"));
+            problems
+                .entry(name.to_string())
+                .or_default()
+                .push(format!("{e:#}"));
         }
     };
 
@@ -187,7 +221,10 @@ fn restore(
             note(&pair.name, api.stop_container(new_id));
         }
         if name(&pair.new) == pair.name {
-            note(&pair.name, api.rename_container(new_id, &labels::new_name(&pair.name)));
+            note(
+                &pair.name,
+                api.rename_container(new_id, &labels::new_name(&pair.name)),
+            );
         }
         if let Some(old) = &pair.old
             && name(old) != pair.name
@@ -197,15 +234,26 @@ fn restore(
     }
 
     // Targets before the containers that join them.
-    let olds: Vec<String> = pairs.iter().filter_map(|p| p.old.as_ref()).map(|o| id(o).to_string()).collect();
+    let olds: Vec<String> = pairs
+        .iter()
+        .filter_map(|p| p.old.as_ref())
+        .map(|o| id(o).to_string())
+        .collect();
     let order: Vec<String> = select::groups(all, &olds).into_iter().flatten().collect();
     for old_id in order {
-        let Some(pair) = pairs.iter().find(|p| p.old.as_ref().is_some_and(|o| id(o) == old_id)) else {
+        let Some(pair) = pairs
+            .iter()
+            .find(|p| p.old.as_ref().is_some_and(|o| id(o) == old_id))
+        else {
             continue;
         };
-        let old = pair.old.as_ref().map(|o| running(o)).unwrap_or(false);
+        let old = pair.old.as_ref().is_some_and(running);
         if pair.was_running && !old {
-            note(&pair.name, api.start_container(&old_id).context("restart the old container"));
+            note(
+                &pair.name,
+                api.start_container(&old_id)
+                    .context("restart the old container"),
+            );
         }
     }
 
@@ -216,7 +264,7 @@ fn restore(
     pairs
         .iter()
         .map(|pair| {
-            let old_id = pair.old.as_ref().map(|o| id(o)).unwrap_or_default();
+            let old_id = pair.old.as_ref().map(id).unwrap_or_default();
             let mut error = "an interrupted recreate was rolled back".to_string();
             if let Some(list) = problems.get(&pair.name) {
                 error.push_str(&format!("; {}", list.join("; ")));

@@ -8,7 +8,10 @@ use super::select::{id, name};
 use crate::report::{Action, ContainerReport};
 
 /// Stops (with each container's own stop signal and timeout) and removes the containers.
-pub fn remove(api: &dyn EngineApi, containers: &[ContainerInspectResponse]) -> Vec<ContainerReport> {
+pub fn remove(
+    api: &dyn EngineApi,
+    containers: &[ContainerInspectResponse],
+) -> Vec<ContainerReport> {
     containers
         .iter()
         .map(|container| {

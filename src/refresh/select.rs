@@ -26,7 +26,11 @@ pub struct Selection {
 
 /// The container's name without the engine's leading `/`.
 pub fn name(container: &ContainerInspectResponse) -> &str {
-    container.name.as_deref().unwrap_or_default().trim_start_matches('/')
+    container
+        .name
+        .as_deref()
+        .unwrap_or_default()
+        .trim_start_matches('/')
 }
 
 /// The container's full ID.
@@ -64,7 +68,9 @@ pub fn select(
         .iter()
         .filter(|c| belongs(c, reference, previous_image))
         .filter(|c| name(c).starts_with(prefix))
-        .filter(|c| !name(c).ends_with(labels::NEW_SUFFIX) && !name(c).ends_with(labels::OLD_SUFFIX))
+        .filter(|c| {
+            !name(c).ends_with(labels::NEW_SUFFIX) && !name(c).ends_with(labels::OLD_SUFFIX)
+        })
         .collect();
     picked.sort_by_key(|c| name(c));
 
@@ -91,8 +97,13 @@ fn dependants<'a>(
 }
 
 /// True when `container` joins one of `target`'s namespaces (`container:<id or name>`).
-pub fn shares_with(container: &ContainerInspectResponse, target: &ContainerInspectResponse) -> bool {
-    let Some(host) = &container.host_config else { return false };
+pub fn shares_with(
+    container: &ContainerInspectResponse,
+    target: &ContainerInspectResponse,
+) -> bool {
+    let Some(host) = &container.host_config else {
+        return false;
+    };
     [&host.network_mode, &host.pid_mode, &host.ipc_mode]
         .into_iter()
         .filter_map(|mode| mode.as_deref()?.strip_prefix("container:"))
@@ -115,7 +126,9 @@ pub fn groups(all: &[ContainerInspectResponse], members: &[String]) -> Vec<Vec<S
     let mut queue: Vec<&str> = members.iter().map(String::as_str).collect();
     let mut seen: HashSet<&str> = HashSet::new();
     while let Some(next) = queue.pop() {
-        let Some(container) = by_id.get(next) else { continue };
+        let Some(container) = by_id.get(next) else {
+            continue;
+        };
         if !seen.insert(next) {
             continue;
         }
@@ -136,7 +149,10 @@ pub fn groups(all: &[ContainerInspectResponse], members: &[String]) -> Vec<Vec<S
     // Connected components, seeded in member order.
     let mut assigned: HashSet<&str> = HashSet::new();
     let mut result = Vec::new();
-    let seeds = members.iter().map(String::as_str).chain(closure.iter().copied());
+    let seeds = members
+        .iter()
+        .map(String::as_str)
+        .chain(closure.iter().copied());
     for seed in seeds {
         if !seen.contains(seed) || assigned.contains(seed) {
             continue;
@@ -145,7 +161,13 @@ pub fn groups(all: &[ContainerInspectResponse], members: &[String]) -> Vec<Vec<S
         let mut stack = vec![seed];
         while let Some(node) = stack.pop() {
             for (a, b) in &edges {
-                let other = if *a == node { *b } else if *b == node { *a } else { continue };
+                let other = if *a == node {
+                    *b
+                } else if *b == node {
+                    *a
+                } else {
+                    continue;
+                };
                 if component.insert(other) {
                     stack.push(other);
                 }
@@ -168,7 +190,9 @@ fn order(component: &BTreeSet<&str>, edges: &[(&str, &str)], members: &[String])
             .iter()
             .copied()
             .filter(|c| {
-                edges.iter().all(|(t, d)| d != c || !left.contains(t) || t == c)
+                edges
+                    .iter()
+                    .all(|(t, d)| d != c || !left.contains(t) || t == c)
             })
             .collect();
         if ready.is_empty() {
@@ -187,8 +211,17 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn container(id: &str, name: &str, image: &str, host: serde_json::Value) -> ContainerInspectResponse {
-        let labels = if name.contains("off") { json!({"imgwatch.enable": "false"}) } else { json!({}) };
+    fn container(
+        id: &str,
+        name: &str,
+        image: &str,
+        host: serde_json::Value,
+    ) -> ContainerInspectResponse {
+        let labels = if name.contains("off") {
+            json!({"imgwatch.enable": "false"})
+        } else {
+            json!({})
+        };
         serde_json::from_value(json!({
             "Id": format!("{id:0<64}"),
             "Name": format!("/{name}"),
@@ -206,16 +239,54 @@ mod tests {
     #[test]
     fn picks_the_exact_repository_in_any_form() {
         let reference = Reference::parse("ghcr.io/m/workspace-template-langgraph:latest").unwrap();
-        let pinned = format!("ghcr.io/m/workspace-template-langgraph@sha256:{}", "a".repeat(64));
+        let pinned = format!(
+            "ghcr.io/m/workspace-template-langgraph@sha256:{}",
+            "a".repeat(64)
+        );
         let all = vec![
-            container("a", "ws-a", "ghcr.io/m/workspace-template-langgraph:latest", json!({})),
-            container("b", "ws-b", "ghcr.io/m/workspace-template-langgraph", json!({})),
+            container(
+                "a",
+                "ws-a",
+                "ghcr.io/m/workspace-template-langgraph:latest",
+                json!({}),
+            ),
+            container(
+                "b",
+                "ws-b",
+                "ghcr.io/m/workspace-template-langgraph",
+                json!({}),
+            ),
             container("c", "ws-c", &pinned, json!({})),
-            container("d", "ws-d", "ghcr.io/m/workspace-template-langgraph-x:latest", json!({})),
-            container("e", "ws-e", "docker.io/m/workspace-template-langgraph", json!({})),
-            container("f", "other-f", "ghcr.io/m/workspace-template-langgraph:1", json!({})),
-            container("g", "ws-off", "ghcr.io/m/workspace-template-langgraph:latest", json!({})),
-            container("h", "ws-h-imgwatch-old", "ghcr.io/m/workspace-template-langgraph", json!({})),
+            container(
+                "d",
+                "ws-d",
+                "ghcr.io/m/workspace-template-langgraph-x:latest",
+                json!({}),
+            ),
+            container(
+                "e",
+                "ws-e",
+                "docker.io/m/workspace-template-langgraph",
+                json!({}),
+            ),
+            container(
+                "f",
+                "other-f",
+                "ghcr.io/m/workspace-template-langgraph:1",
+                json!({}),
+            ),
+            container(
+                "g",
+                "ws-off",
+                "ghcr.io/m/workspace-template-langgraph:latest",
+                json!({}),
+            ),
+            container(
+                "h",
+                "ws-h-imgwatch-old",
+                "ghcr.io/m/workspace-template-langgraph",
+                json!({}),
+            ),
         ];
         let selection = select(&all, &reference, None, None, "ws-");
         assert_eq!(selection.members, [full("a"), full("b"), full("c")]);
@@ -248,19 +319,35 @@ mod tests {
         let all = vec![
             container("side", "sidecar", "other/image", net("t")),
             container("t", "target", "reg.test/ws/x", json!({})),
-            container("pid", "by-name", "other/image", json!({"PidMode": "container:sidecar"})),
+            container(
+                "pid",
+                "by-name",
+                "other/image",
+                json!({"PidMode": "container:sidecar"}),
+            ),
             container("lone", "lone", "reg.test/ws/x", json!({})),
             container("far", "far", "other/image", json!({})),
         ];
         let groups = groups(&all, &[full("lone"), full("t")]);
-        assert_eq!(groups, [vec![full("lone")], vec![full("t"), full("side"), full("pid")]]);
+        assert_eq!(
+            groups,
+            [
+                vec![full("lone")],
+                vec![full("t"), full("side"), full("pid")]
+            ]
+        );
     }
 
     #[test]
     fn a_member_joining_an_unrelated_container_stands_alone() {
         let all = vec![
             container("vpn", "vpn", "other/vpn", json!({})),
-            container("a", "a", "reg.test/ws/x", json!({"NetworkMode": format!("container:{}", full("vpn"))})),
+            container(
+                "a",
+                "a",
+                "reg.test/ws/x",
+                json!({"NetworkMode": format!("container:{}", full("vpn"))}),
+            ),
         ];
         assert_eq!(groups(&all, &[full("a")]), [vec![full("a")]]);
     }
@@ -268,9 +355,17 @@ mod tests {
     #[test]
     fn two_members_sharing_one_group_are_ordered() {
         let all = vec![
-            container("d", "dep", "reg.test/ws/x", json!({"IpcMode": format!("container:{}", full("t"))})),
+            container(
+                "d",
+                "dep",
+                "reg.test/ws/x",
+                json!({"IpcMode": format!("container:{}", full("t"))}),
+            ),
             container("t", "target", "reg.test/ws/x", json!({})),
         ];
-        assert_eq!(groups(&all, &[full("d"), full("t")]), [vec![full("t"), full("d")]]);
+        assert_eq!(
+            groups(&all, &[full("d"), full("t")]),
+            [vec![full("t"), full("d")]]
+        );
     }
 }

@@ -72,14 +72,22 @@ pub fn swap(
                     error: None,
                 })
                 .collect();
-            Swapped { reports, error: None, rolled_back: false }
+            Swapped {
+                reports,
+                error: None,
+                rolled_back: false,
+            }
         }
         Err(failure) => {
             let touched = progress.iter().any(|p| p.stopped || p.aside);
             let reason = failure.reason.clone();
             tracing::warn!(container = %failure.container, "recreate failed: {reason}");
             let undo = rollback(api, group, &progress);
-            let action = if touched { Action::RolledBack } else { Action::Failed };
+            let action = if touched {
+                Action::RolledBack
+            } else {
+                Action::Failed
+            };
             let reports = group
                 .iter()
                 .map(|member| {
@@ -103,12 +111,20 @@ pub fn swap(
             let mut error = format!(
                 "container '{}' {}: {reason}",
                 failure.container,
-                if touched { "rolled back" } else { "not recreated" }
+                if touched {
+                    "rolled back"
+                } else {
+                    "not recreated"
+                }
             );
             if let Some(undo) = undo {
                 error.push_str(&format!("; {undo}"));
             }
-            Swapped { reports, error: Some(error), rolled_back: touched }
+            Swapped {
+                reports,
+                error: Some(error),
+                rolled_back: touched,
+            }
         }
     }
 }
@@ -119,11 +135,18 @@ struct Failure {
 }
 
 fn failed(member: &Prepared) -> impl Fn(anyhow::Error) -> Failure + '_ {
-    move |e| Failure { container: name(&member.old).to_string(), reason: format!("{e:#}") }
+    move |e| Failure {
+        container: name(&member.old).to_string(),
+        reason: format!("{e:#}"),
+    }
 }
 
 fn running(container: &ContainerInspectResponse) -> bool {
-    container.state.as_ref().and_then(|s| s.running).unwrap_or(false)
+    container
+        .state
+        .as_ref()
+        .and_then(|s| s.running)
+        .unwrap_or(false)
 }
 
 fn forward(
@@ -138,8 +161,8 @@ fn forward(
     // Create every new container first; targets come first, so joiners can name them.
     let mut replaced: HashMap<String, String> = HashMap::new();
     for (member, p) in group.iter().zip(progress.iter_mut()) {
-        let new_id = create(api, member, &replaced, group_id, engine_hostname, p)
-            .map_err(failed(member))?;
+        let new_id =
+            create(api, member, &replaced, group_id, engine_hostname, p).map_err(failed(member))?;
         replaced.insert(id(&member.old).to_string(), new_id);
     }
 
@@ -147,14 +170,16 @@ fn forward(
     for (member, p) in group.iter().zip(progress.iter_mut()).rev() {
         if running(&member.old) {
             p.stopped = true;
-            api.stop_container(id(&member.old)).map_err(failed(member))?;
+            api.stop_container(id(&member.old))
+                .map_err(failed(member))?;
         }
     }
 
     // Old ones aside, new ones into their names.
     for (member, p) in group.iter().zip(progress.iter_mut()) {
         let name = name(&member.old);
-        api.rename_container(id(&member.old), &labels::old_name(name)).map_err(failed(member))?;
+        api.rename_container(id(&member.old), &labels::old_name(name))
+            .map_err(failed(member))?;
         p.aside = true;
         let new_id = p.new_id.as_deref().unwrap_or_default();
         api.rename_container(new_id, name).map_err(failed(member))?;
@@ -167,14 +192,53 @@ fn forward(
         if running(&member.old) {
             let new_id = p.new_id.clone().unwrap_or_default();
             p.started = true;
-            api.start_container(&new_id).map_err(failed(member))?;
+            if let Err(e) = api.start_container(&new_id) {
+                // A joiner cannot start once its target died: name the cause, not the
+                // symptom.
+                return Err(exited_before(api, group, progress, &started)
+                    .unwrap_or_else(|| failed(member)(e)));
+            }
             started.push(new_id);
         }
     }
     verify::verify(api, &started, health_timeout).map_err(|(new_id, reason)| {
-        let at = progress.iter().position(|p| p.new_id.as_deref() == Some(&new_id));
-        let container = at.map(|i| name(&group[i].old)).unwrap_or_default().to_string();
-        Failure { container, reason: format!("new container {reason}") }
+        let at = progress
+            .iter()
+            .position(|p| p.new_id.as_deref() == Some(&new_id));
+        let container = at
+            .map(|i| name(&group[i].old))
+            .unwrap_or_default()
+            .to_string();
+        Failure {
+            container,
+            reason: format!("new container {reason}"),
+        }
+    })
+}
+
+/// The first of the `started` new containers that is no longer running, as a failure.
+fn exited_before(
+    api: &dyn EngineApi,
+    group: &[Prepared],
+    progress: &[Progress],
+    started: &[String],
+) -> Option<Failure> {
+    started.iter().find_map(|new_id| {
+        let inspect = api.inspect_container(new_id).ok().flatten()?;
+        let state = inspect.state.unwrap_or_default();
+        if state.running == Some(true) {
+            return None;
+        }
+        let at = progress
+            .iter()
+            .position(|p| p.new_id.as_deref() == Some(new_id))?;
+        Some(Failure {
+            container: name(&group[at].old).to_string(),
+            reason: format!(
+                "new container exited with code {}",
+                state.exit_code.unwrap_or(0)
+            ),
+        })
     })
 }
 
@@ -195,8 +259,11 @@ fn create(
         engine_hostname,
     });
     let mut body = plan.body;
-    let bookkeeping = labels::bookkeeping(id(&member.old), &plan.name, running(&member.old), group_id);
-    body.labels.get_or_insert_with(HashMap::new).extend(bookkeeping);
+    let bookkeeping =
+        labels::bookkeeping(id(&member.old), &plan.name, running(&member.old), group_id);
+    body.labels
+        .get_or_insert_with(HashMap::new)
+        .extend(bookkeeping);
 
     let new_id = api.create_container(&labels::new_name(&plan.name), body)?;
     progress.new_id = Some(new_id.clone());
@@ -249,7 +316,10 @@ fn rollback(api: &dyn EngineApi, group: &[Prepared], progress: &[Progress]) -> O
     }
     for (member, p) in group.iter().zip(progress) {
         if p.stopped {
-            note(api.start_container(id(&member.old)).context("restart the old container"));
+            note(
+                api.start_container(id(&member.old))
+                    .context("restart the old container"),
+            );
         }
     }
     for p in progress.iter().rev() {
@@ -261,7 +331,13 @@ fn rollback(api: &dyn EngineApi, group: &[Prepared], progress: &[Progress]) -> O
     if problems.is_empty() {
         None
     } else {
-        tracing::error!("rollback incomplete, the next run will finish it: {}", problems.join("; "));
-        Some(format!("rollback incomplete (the next run finishes it): {}", problems.join("; ")))
+        tracing::error!(
+            "rollback incomplete, the next run will finish it: {}",
+            problems.join("; ")
+        );
+        Some(format!(
+            "rollback incomplete (the next run finishes it): {}",
+            problems.join("; ")
+        ))
     }
 }

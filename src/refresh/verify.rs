@@ -23,7 +23,11 @@ const POLL: Duration = Duration::from_millis(250);
 ///
 /// The containers are waited for together, so a group costs one settle time, not one per
 /// container.
-pub fn verify(api: &dyn EngineApi, ids: &[String], health_timeout: Duration) -> Result<(), (String, String)> {
+pub fn verify(
+    api: &dyn EngineApi,
+    ids: &[String],
+    health_timeout: Duration,
+) -> Result<(), (String, String)> {
     let settle = SETTLE.min(health_timeout);
     let started = Instant::now();
     let mut waited = Duration::ZERO;
@@ -45,7 +49,10 @@ pub fn verify(api: &dyn EngineApi, ids: &[String], health_timeout: Duration) -> 
             }
         }
         if still.is_empty() {
-            tracing::debug!(seconds = started.elapsed().as_secs_f64(), "containers proven");
+            tracing::debug!(
+                seconds = started.elapsed().as_secs_f64(),
+                "containers proven"
+            );
             return Ok(());
         }
         pending = still;
@@ -64,7 +71,10 @@ fn judge(
 ) -> Result<bool> {
     let state = inspect.state.clone().unwrap_or_default();
     if state.restarting == Some(true) || inspect.restart_count.unwrap_or(0) > restarts {
-        bail!("restarted after it was started (exit code {})", state.exit_code.unwrap_or(0));
+        bail!(
+            "restarted after it was started (exit code {})",
+            state.exit_code.unwrap_or(0)
+        );
     }
     if state.running != Some(true) {
         let mut reason = format!("exited with code {}", state.exit_code.unwrap_or(0));
@@ -89,7 +99,10 @@ fn judge(
         }
         Some(HealthStatusEnum::STARTING) => {
             if waited >= health_timeout {
-                bail!("not healthy after {}", humantime::format_duration(health_timeout));
+                bail!(
+                    "not healthy after {}",
+                    humantime::format_duration(health_timeout)
+                );
             }
             Ok(false)
         }
@@ -103,7 +116,8 @@ mod tests {
     use serde_json::json;
 
     fn inspect(state: serde_json::Value, restarts: i64) -> ContainerInspectResponse {
-        serde_json::from_value(json!({"Id": "x", "State": state, "RestartCount": restarts})).unwrap()
+        serde_json::from_value(json!({"Id": "x", "State": state, "RestartCount": restarts}))
+            .unwrap()
     }
 
     const SEC: Duration = Duration::from_secs(1);
@@ -118,15 +132,27 @@ mod tests {
         let exited = json!({"Running": false, "ExitCode": 3});
         let restarting = json!({"Running": true, "Restarting": true});
         let t = |state: &serde_json::Value, restarts, waited| {
-            judge(&inspect(state.clone(), restarts), 0, waited, 2 * SEC, 5 * SEC)
-                .map_err(|e| e.to_string())
+            judge(
+                &inspect(state.clone(), restarts),
+                0,
+                waited,
+                2 * SEC,
+                5 * SEC,
+            )
+            .map_err(|e| e.to_string())
         };
         assert_eq!(t(&running, 0, SEC), Ok(false));
         assert_eq!(t(&running, 0, 2 * SEC), Ok(true));
         assert_eq!(t(&healthy, 0, Duration::ZERO), Ok(true));
         assert_eq!(t(&starting, 0, 4 * SEC), Ok(false));
-        assert_eq!(t(&starting, 0, 5 * SEC), Err("not healthy after 5s".to_string()));
-        assert_eq!(t(&unhealthy, 0, SEC), Err("turned unhealthy: boom".to_string()));
+        assert_eq!(
+            t(&starting, 0, 5 * SEC),
+            Err("not healthy after 5s".to_string())
+        );
+        assert_eq!(
+            t(&unhealthy, 0, SEC),
+            Err("turned unhealthy: boom".to_string())
+        );
         assert_eq!(t(&exited, 0, SEC), Err("exited with code 3".to_string()));
         assert!(t(&restarting, 0, SEC).is_err());
         assert!(t(&running, 1, SEC).unwrap_err().contains("restarted"));
