@@ -1,28 +1,474 @@
-//! TEMP STUB
+//! Bringing a runtime's containers onto a newly pulled image, and finishing what an
+//! interrupted run left.
+//!
+//! A refresh pulls the tag, checks the engine now holds exactly the digest the registry
+//! just served, then (strategy `recreate`) swaps each group of containers onto new ones
+//! made from the new image with the same settings, or (strategy `remove`) removes them
+//! for their orchestrator to re-provision.
+//!
+//! # One swap, step by step
+//!
+//! For a group (a container, or several sharing a namespace; see [`select::groups`]):
+//!
+//! 1. create each new container as `<name>-imgwatch-new`, labelled with the old
+//!    container's ID, the name, whether the old one ran, and the group ([`labels`]);
+//!    connect its other networks;
+//! 2. stop the old containers (their own stop signal and timeout), joiners first;
+//! 3. rename each old one to `<name>-imgwatch-old` and the new one to `<name>`;
+//! 4. start the new ones whose old ones ran, targets first, and prove them
+//!    ([`verify`]);
+//! 5. remove the old ones (not their volumes: the new ones use them).
+//!
+//! A failure in steps 1 to 4 rolls back: stop the new ones, move them back to their
+//! temporary names, give the old ones their names back, start those that ran, and only
+//! then remove the new ones.
+//!
+//! # Recovery state machine
+//!
+//! A run killed at any point leaves one of these, for each group; [`recover`] runs before
+//! anything else in the next run and acts as shown. "Old" is the container a new one's
+//! `imgwatch.replaces` label names.
+//!
+//! | left behind                                                     | recovery  |
+//! |-----------------------------------------------------------------|-----------|
+//! | some new containers created (temp names), olds untouched        | restore   |
+//! | all created, some olds stopped, names unchanged                 | restore   |
+//! | some olds aside, some news in place (killed mid-rename)         | restore   |
+//! | all news in place, not all started or not proven                | restore   |
+//! | all news in place, all that must run running and proven         | complete  |
+//! | some olds removed already (killed while committing)             | complete  |
+//! | rollback under way: news stopped or back on temp names          | restore   |
+//! | new on its temp name, its old one gone (removed by someone)     | adopt     |
+//! | an old one aside with no new container naming it                | rename back |
+//!
+//! Restore ends with the old containers under their names, running if they ran, and the
+//! new ones removed. Complete ends with the new ones under the names, running if the old
+//! ones ran, and the old ones removed. Adopt moves the new container into the free name
+//! and starts it if the old one ran. In every row each name ends up held by exactly one
+//! container and no container the user made is removed before its successor is proven.
+//!
+//! Groups are swapped one after another. Workspace containers are heavy; starting
+//! several at once makes them compete for the host and their health checks flaky, and a
+//! broken image is better found on the first group than on all of them at once: after a
+//! group rolls back, the runtime's remaining groups are left as they are.
+
+mod api;
+#[cfg(test)]
+mod crash_tests;
+#[cfg(test)]
+mod fake;
+pub mod labels;
+pub mod plan;
+mod recover;
+mod remove;
+pub mod select;
+mod swap;
+pub mod verify;
+
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use bollard::models::{ContainerInspectResponse, ImageConfig};
+
+pub use api::EngineApi;
+pub use recover::HEALTH_TIMEOUT as RECOVERY_HEALTH_TIMEOUT;
+
+use crate::config::Strategy;
 use crate::engine::Engine;
+use crate::reference::Reference;
+use crate::report::{Action, ContainerReport};
+use select::{id, name};
+use swap::Prepared;
+
+/// One runtime's refresh: what to pull and what to do with its containers.
 pub struct Job<'a> {
     pub runtime: &'a str,
-    pub reference: &'a crate::reference::Reference,
+    /// The tag reference the runtime is watched under.
+    pub reference: &'a Reference,
+    /// The top-level digest the registry just served for the tag.
     pub digest: &'a str,
     pub platform: &'a crate::registry::Platform,
     pub credentials: Option<&'a crate::registry::Credentials>,
+    /// False: pull only.
     pub recreate: bool,
-    pub strategy: crate::config::Strategy,
+    pub strategy: Strategy,
+    /// Only containers whose names start with this are touched.
     pub container_prefix: &'a str,
-    pub health_timeout: std::time::Duration,
+    /// How long a new container with a healthcheck may take to turn healthy.
+    pub health_timeout: Duration,
+    /// Remove the previous image once no container uses it.
     pub cleanup: bool,
+    /// List what would be recreated or removed; change nothing (and pull nothing).
     pub dry_run: bool,
 }
+
+/// What a refresh did.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
-    pub containers: Vec<crate::report::ContainerReport>,
+    /// One report per container; in a dry run, the action that would be taken.
+    pub containers: Vec<ContainerReport>,
+    /// `None` when everything succeeded.
     pub error: Option<String>,
 }
-pub fn refresh(_e: &Engine, _j: &Job) -> Outcome {
-    Outcome {
-        containers: vec![],
-        error: Some("stub".into()),
+
+impl Outcome {
+    fn failed(error: String) -> Outcome {
+        Outcome {
+            containers: Vec::new(),
+            error: Some(error),
+        }
     }
 }
-pub fn recover(_e: &Engine) -> anyhow::Result<Vec<crate::report::ContainerReport>> {
-    Ok(vec![])
+
+/// Pulls the runtime's image and, when asked, brings its containers onto it.
+pub fn refresh(engine: &Engine, job: &Job) -> Outcome {
+    refresh_via(engine, engine, job)
+}
+
+/// [`refresh`] with the container operations going through `api`, so a test can
+/// interpose on them (to stop a run at a chosen step, say).
+pub fn refresh_via(engine: &Engine, api: &dyn EngineApi, job: &Job) -> Outcome {
+    let reference = job.reference;
+    let previous = match engine.inspect_image(&reference.to_string()) {
+        Ok(image) => image.and_then(|i| i.id),
+        Err(e) => return Outcome::failed(format!("{e:#}")),
+    };
+
+    let mut new_image = None;
+    if !job.dry_run {
+        let pulled = match engine.pull(reference, job.platform, job.credentials) {
+            Ok(pulled) => pulled,
+            Err(e) => return Outcome::failed(format!("{e:#}")),
+        };
+        if !pulled.digests.iter().any(|d| d == job.digest) {
+            return Outcome::failed(format!(
+                "after the pull the engine's image of {reference} is {}, not {} as the \
+                 registry said: the tag moved again during the run or a mirror served \
+                 another image",
+                if pulled.digests.is_empty() {
+                    "unknown".to_string()
+                } else {
+                    pulled.digests.join(", ")
+                },
+                job.digest
+            ));
+        }
+        new_image = Some(pulled.id);
+    }
+    if !job.recreate {
+        return Outcome {
+            containers: Vec::new(),
+            error: None,
+        };
+    }
+    containers(api, job, previous.as_deref(), new_image.as_deref())
+}
+
+/// Selects the runtime's containers and recreates or removes them.
+fn containers(
+    api: &dyn EngineApi,
+    job: &Job,
+    previous: Option<&str>,
+    new_image: Option<&str>,
+) -> Outcome {
+    let all = match inspect_all(api) {
+        Ok(all) => all,
+        Err(e) => return Outcome::failed(format!("{e:#}")),
+    };
+    let selection = select::select(
+        &all,
+        job.reference,
+        previous,
+        new_image,
+        job.container_prefix,
+    );
+    let find = |wanted: &str| all.iter().find(|c| id(c) == wanted);
+    for disabled in selection.disabled.iter().filter_map(|d| find(d)) {
+        tracing::info!(
+            runtime = job.runtime,
+            container = name(disabled),
+            "left alone: imgwatch.enable=false"
+        );
+    }
+    let mut reports: Vec<ContainerReport> = selection
+        .current
+        .iter()
+        .filter_map(|c| find(c))
+        .map(|c| report(c, Action::Unchanged, None))
+        .collect();
+
+    let members: Vec<&ContainerInspectResponse> =
+        selection.members.iter().filter_map(|m| find(m)).collect();
+    let outcome = match (job.strategy, job.dry_run) {
+        (Strategy::Remove, true) => Outcome {
+            containers: members
+                .iter()
+                .map(|c| report(c, Action::Removed, None))
+                .collect(),
+            error: None,
+        },
+        (Strategy::Remove, false) => {
+            let owned: Vec<ContainerInspectResponse> = members.into_iter().cloned().collect();
+            let removed = remove::remove(api, &owned);
+            let error = summary(&removed);
+            Outcome {
+                containers: removed,
+                error,
+            }
+        }
+        (Strategy::Recreate, _) => recreate(api, job, &all, &selection.members, new_image),
+    };
+    reports.extend(outcome.containers);
+
+    if job.cleanup && !job.dry_run && outcome.error.is_none() {
+        cleanup(api, previous, new_image);
+    }
+    Outcome {
+        containers: reports,
+        error: outcome.error,
+    }
+}
+
+fn recreate(
+    api: &dyn EngineApi,
+    job: &Job,
+    all: &[ContainerInspectResponse],
+    members: &[String],
+    new_image: Option<&str>,
+) -> Outcome {
+    let groups = select::groups(all, members);
+    let find = |wanted: &str| all.iter().find(|c| id(c) == wanted);
+    if job.dry_run {
+        let containers = groups
+            .iter()
+            .flatten()
+            .filter_map(|g| find(g))
+            .map(|c| report(c, Action::Recreated, None))
+            .collect();
+        return Outcome {
+            containers,
+            error: None,
+        };
+    }
+    let Some(new_image) = new_image else {
+        return Outcome::failed("no new image to recreate from".to_string());
+    };
+    let new_config = match api.inspect_image(new_image) {
+        Ok(Some(image)) => image.config.unwrap_or_default(),
+        Ok(None) => return Outcome::failed(format!("the pulled image {new_image} vanished")),
+        Err(e) => return Outcome::failed(format!("{e:#}")),
+    };
+    let engine_hostname = api.engine_hostname();
+
+    let mut reports = Vec::new();
+    let mut errors = Vec::new();
+    let mut halted: Option<String> = None;
+    for group in &groups {
+        let containers: Vec<&ContainerInspectResponse> =
+            group.iter().filter_map(|g| find(g)).collect();
+        if let Some(first) = &halted {
+            let note = format!("not attempted: '{first}' of this runtime rolled back");
+            reports.extend(
+                containers
+                    .iter()
+                    .map(|c| report(c, Action::Unchanged, Some(note.clone()))),
+            );
+            continue;
+        }
+        let prepared = match prepare(api, job, &containers, members, &new_config) {
+            Ok(prepared) => prepared,
+            Err(e) => {
+                let reason = format!("{e:#}");
+                errors.push(format!(
+                    "container '{}' not recreated: {reason}",
+                    name(containers[0])
+                ));
+                reports.extend(
+                    containers
+                        .iter()
+                        .map(|c| report(c, Action::Failed, Some(reason.clone()))),
+                );
+                continue;
+            }
+        };
+
+        let started = Instant::now();
+        let swapped = swap::swap(
+            api,
+            &prepared,
+            job.health_timeout,
+            engine_hostname.as_deref(),
+        );
+        let seconds = format!("{:.1}", started.elapsed().as_secs_f64());
+        match &swapped.error {
+            None => {
+                for c in &containers {
+                    tracing::info!(
+                        runtime = job.runtime,
+                        container = name(c),
+                        seconds,
+                        "recreated"
+                    );
+                }
+            }
+            Some(error) => {
+                tracing::warn!(runtime = job.runtime, seconds, "{error}");
+                errors.push(error.clone());
+                if swapped.rolled_back {
+                    halted = Some(name(containers[0]).to_string());
+                }
+            }
+        }
+        reports.extend(swapped.reports);
+    }
+
+    let error = match errors.len() {
+        0 => None,
+        1 => errors.pop(),
+        n => Some(format!("{} (and {} more)", errors[0], n - 1)),
+    };
+    Outcome {
+        containers: reports,
+        error,
+    }
+}
+
+/// Gathers what each container of a group is recreated from.
+///
+/// Runtime containers move to the new image; containers that only join one of them keep
+/// their own image and are recreated so they join the new container.
+fn prepare(
+    api: &dyn EngineApi,
+    job: &Job,
+    group: &[&ContainerInspectResponse],
+    members: &[String],
+    new_config: &ImageConfig,
+) -> Result<Vec<Prepared>> {
+    let mut prepared = Vec::new();
+    for old in group {
+        let labels = old.config.as_ref().and_then(|c| c.labels.as_ref());
+        if crate::refresh::labels::disabled(labels) {
+            anyhow::bail!(
+                "'{}' shares a namespace with it and is labelled imgwatch.enable=false",
+                name(old)
+            );
+        }
+        if old.host_config.as_ref().and_then(|h| h.auto_remove) == Some(true) {
+            anyhow::bail!(
+                "'{}' runs with --rm: stopping it would remove it before its successor is \
+                 proven; recreate it without --rm",
+                name(old)
+            );
+        }
+        let image_id = old.image.clone().unwrap_or_default();
+        let old_config = api
+            .inspect_image(&image_id)?
+            .and_then(|i| i.config)
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "the image '{}' was created from ({image_id}) is gone, so its own \
+                     settings cannot be told from the image's",
+                    name(old)
+                )
+            })?;
+        let configured = old
+            .config
+            .as_ref()
+            .and_then(|c| c.image.clone())
+            .unwrap_or_default();
+        let (image, new_image) = if members.iter().any(|m| m == id(old)) {
+            (new_name(&configured, job.reference), new_config.clone())
+        } else {
+            // Keep the name only while it still means the image the container runs.
+            let same = api.inspect_image(&configured)?.and_then(|i| i.id) == Some(image_id.clone());
+            (if same { configured } else { image_id }, old_config.clone())
+        };
+        prepared.push(Prepared {
+            old: (*old).clone(),
+            old_image: old_config,
+            new_image,
+            image,
+        });
+    }
+    Ok(prepared)
+}
+
+/// `Config.Image` for a new runtime container: the user's spelling when it names the
+/// watched tag, the watched reference otherwise (a digest-pinned container moves to it).
+fn new_name(configured: &str, reference: &Reference) -> String {
+    match Reference::parse(configured) {
+        Ok(parsed)
+            if parsed.same_repository(reference)
+                && parsed.digest.is_none()
+                && parsed.tag == reference.tag =>
+        {
+            configured.to_string()
+        }
+        _ => reference.to_string(),
+    }
+}
+
+fn cleanup(api: &dyn EngineApi, previous: Option<&str>, new_image: Option<&str>) {
+    let Some(previous) = previous.filter(|p| Some(*p) != new_image) else {
+        return;
+    };
+    let used = match inspect_all(api) {
+        Ok(all) => all.iter().any(|c| c.image.as_deref() == Some(previous)),
+        Err(e) => {
+            tracing::warn!("cleanup skipped: {e:#}");
+            return;
+        }
+    };
+    if used {
+        tracing::info!(
+            image = previous,
+            "previous image kept: a container still uses it"
+        );
+        return;
+    }
+    match api.remove_image(previous) {
+        Ok(true) => tracing::info!(image = previous, "previous image removed"),
+        Ok(false) => tracing::info!(image = previous, "previous image kept: still named or used"),
+        Err(e) => tracing::warn!(image = previous, "cannot remove the previous image: {e:#}"),
+    }
+}
+
+fn inspect_all(api: &dyn EngineApi) -> Result<Vec<ContainerInspectResponse>> {
+    let mut all = Vec::new();
+    for id in api.container_ids()? {
+        // A container removed between the list and the inspect is simply gone.
+        if let Some(c) = api.inspect_container(&id)? {
+            all.push(c);
+        }
+    }
+    Ok(all)
+}
+
+fn report(c: &ContainerInspectResponse, action: Action, error: Option<String>) -> ContainerReport {
+    ContainerReport {
+        name: name(c).to_string(),
+        id: id(c).to_string(),
+        action,
+        error,
+    }
+}
+
+fn summary(reports: &[ContainerReport]) -> Option<String> {
+    let failed: Vec<String> = reports
+        .iter()
+        .filter(|r| r.error.is_some())
+        .map(|r| format!("'{}': {}", r.name, r.error.as_deref().unwrap_or_default()))
+        .collect();
+    (!failed.is_empty()).then(|| failed.join("; "))
+}
+
+/// Finishes every recreate an interrupted run left; run before anything else.
+pub fn recover(engine: &Engine) -> Result<Vec<ContainerReport>> {
+    recover_via(engine, RECOVERY_HEALTH_TIMEOUT)
+}
+
+/// [`recover`] through any [`EngineApi`], with the time a new container may take to
+/// prove itself.
+pub fn recover_via(api: &dyn EngineApi, health_timeout: Duration) -> Result<Vec<ContainerReport>> {
+    recover::recover(api, health_timeout)
 }
