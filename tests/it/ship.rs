@@ -489,12 +489,15 @@ impl std::io::Write for Capture {
 
 // ---- webhook ----
 
+/// What the receiver was sent: the Content-Type and the body of each request.
+type Received = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
 /// A local receiver that answers each request with the next status of `answers`
 /// (the last one repeats), keeping what it was sent.
 struct Receiver {
     url: String,
     count: Arc<AtomicUsize>,
-    bodies: Arc<Mutex<Vec<(String, Vec<u8>)>>>,
+    bodies: Received,
 }
 
 impl Receiver {
@@ -632,7 +635,10 @@ fn the_final_error_carries_error_priority_in_the_journal() {
     assert_eq!(status.code(), Some(2));
     let logged = fs::read_to_string(&stderr_path).unwrap();
     assert!(logged.starts_with("<3>imgwatch: error: "), "{logged}");
-    assert!(logged.lines().all(|l| l.starts_with('<')), "a line without priority: {logged}");
+    assert!(
+        logged.lines().all(|l| l.starts_with('<')),
+        "a line without priority: {logged}"
+    );
 }
 
 #[test]
