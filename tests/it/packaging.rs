@@ -97,6 +97,11 @@ fn service_sandbox_keeps_exposure_low() {
     );
 }
 
+fn assert_has_line(unit: &str, name: &str, start: &str) {
+    let found = unit.lines().any(|l| l.starts_with(start));
+    assert!(found, "{name} has no line starting with {start}");
+}
+
 #[test]
 fn units_say_what_the_timer_and_service_need() {
     let service = fs::read_to_string(Path::new(ROOT).join("packaging/systemd/imgwatch.service"))
@@ -109,10 +114,7 @@ fn units_say_what_the_timer_and_service_need() {
         "SupplementaryGroups=docker",
         "TimeoutStartSec=",
     ] {
-        assert!(
-            service.lines().any(|l| l.starts_with(line)),
-            "service lacks {line}"
-        );
+        assert_has_line(&service, "imgwatch.service", line);
     }
 
     // Each hardening setting is either set or named in a comment that says why not.
@@ -147,10 +149,7 @@ fn units_say_what_the_timer_and_service_need() {
         "OnBootSec=",
         "RandomizedDelaySec=",
     ] {
-        assert!(
-            timer.lines().any(|l| l.starts_with(line)),
-            "timer lacks {line}"
-        );
+        assert_has_line(&timer, "imgwatch.timer", line);
     }
     assert!(
         timer.contains("[Install]\nWantedBy=timers.target"),

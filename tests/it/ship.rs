@@ -205,64 +205,47 @@ fn metrics_are_valid_prometheus_text_with_the_run_in_them() {
     let text = metrics::render(&run, &busy_report(), &state);
     let samples = parse_exposition(&text);
 
-    assert_eq!(
-        value(&samples, "imgwatch_last_run_timestamp_seconds", &[]),
-        Some(1_714_550_400.25)
-    );
-    assert_eq!(
-        value(&samples, "imgwatch_last_run_duration_seconds", &[]),
-        Some(12.5)
-    );
-    assert_eq!(
-        value(&samples, "imgwatch_last_run_exit_status", &[]),
-        Some(1.0)
-    );
-    let up = "imgwatch_runtime_up_to_date";
-    assert_eq!(value(&samples, up, &[("runtime", "langgraph")]), Some(1.0));
-    assert_eq!(value(&samples, up, &[("runtime", "autogen")]), Some(1.0));
-    assert_eq!(value(&samples, up, &[("runtime", "crewai")]), Some(0.0));
-    assert_eq!(value(&samples, up, &[("runtime", "hermes")]), Some(0.0));
-    let updated = "imgwatch_runtime_last_update_timestamp_seconds";
-    assert_eq!(
-        value(&samples, updated, &[("runtime", "langgraph")]),
-        Some(1_714_550_399.0)
-    );
-    assert_eq!(value(&samples, updated, &[("runtime", "crewai")]), None);
-    let failures = "imgwatch_runtime_consecutive_failures";
-    assert_eq!(
-        value(&samples, failures, &[("runtime", "crewai")]),
-        Some(3.0)
-    );
-    assert_eq!(
-        value(&samples, failures, &[("runtime", "odd\"name\\x\n")]),
-        Some(1.0)
-    );
-    let containers = "imgwatch_last_run_containers";
-    assert_eq!(
-        value(&samples, containers, &[("action", "recreated")]),
-        Some(2.0)
-    );
-    assert_eq!(
-        value(&samples, containers, &[("action", "removed")]),
-        Some(1.0)
-    );
-    assert_eq!(
-        value(&samples, containers, &[("action", "rolled_back")]),
-        Some(1.0)
-    );
-    assert_eq!(
-        value(&samples, containers, &[("action", "failed")]),
-        Some(0.0)
-    );
-    let runtimes = "imgwatch_last_run_runtimes";
-    assert_eq!(
-        value(&samples, runtimes, &[("status", "failed")]),
-        Some(1.0)
-    );
-    assert_eq!(
-        value(&samples, runtimes, &[("status", "skipped")]),
-        Some(0.0)
-    );
+    let odd = "odd\"name\\x\n";
+    let last_update = "runtime_last_update_timestamp_seconds";
+    let expected: [(&str, &[(&str, &str)], Option<f64>); 17] = [
+        ("last_run_timestamp_seconds", &[], Some(1_714_550_400.25)),
+        ("last_run_duration_seconds", &[], Some(12.5)),
+        ("last_run_exit_status", &[], Some(1.0)),
+        ("runtime_up_to_date", &[("runtime", "langgraph")], Some(1.0)),
+        ("runtime_up_to_date", &[("runtime", "autogen")], Some(1.0)),
+        ("runtime_up_to_date", &[("runtime", "crewai")], Some(0.0)),
+        ("runtime_up_to_date", &[("runtime", "hermes")], Some(0.0)),
+        (
+            last_update,
+            &[("runtime", "langgraph")],
+            Some(1_714_550_399.0),
+        ),
+        (last_update, &[("runtime", "crewai")], None),
+        (
+            "runtime_consecutive_failures",
+            &[("runtime", "crewai")],
+            Some(3.0),
+        ),
+        (
+            "runtime_consecutive_failures",
+            &[("runtime", odd)],
+            Some(1.0),
+        ),
+        ("last_run_containers", &[("action", "recreated")], Some(2.0)),
+        ("last_run_containers", &[("action", "removed")], Some(1.0)),
+        (
+            "last_run_containers",
+            &[("action", "rolled_back")],
+            Some(1.0),
+        ),
+        ("last_run_containers", &[("action", "failed")], Some(0.0)),
+        ("last_run_runtimes", &[("status", "failed")], Some(1.0)),
+        ("last_run_runtimes", &[("status", "skipped")], Some(0.0)),
+    ];
+    for (name, labels, want) in expected {
+        let name = format!("imgwatch_{name}");
+        assert_eq!(value(&samples, &name, labels), want, "{name} {labels:?}");
+    }
 
     promtool_agrees(&text);
 }
@@ -593,25 +576,32 @@ fn webhook_reports_an_unreachable_receiver() {
 
 // ---- the binary: log format and completions ----
 
-#[test]
-fn log_lines_carry_journal_priorities_when_stderr_is_the_journal() {
+/// Runs imgwatch with stderr in a file that `$JOURNAL_STREAM` names, as systemd does for
+/// a service logging to the journal; returns the exit code and what went to stderr.
+fn run_as_if_journald(args: &[&str], log_filter: Option<&str>) -> (Option<i32>, String) {
     let dir = tempfile::tempdir().unwrap();
     let stderr_path = dir.path().join("stderr");
     let stderr = fs::File::create(&stderr_path).unwrap();
     let meta = stderr.metadata().unwrap();
 
-    // An invalid filter makes the logger warn about it, whatever the command.
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_imgwatch"))
-        .args(["completions", "bash"])
-        .env("IMGWATCH_LOG", "imgwatch=[nonsense")
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_imgwatch"));
+    command
+        .args(args)
         .env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()))
         .stdout(std::process::Stdio::null())
-        .stderr(stderr)
-        .status()
-        .unwrap();
+        .stderr(stderr);
+    if let Some(filter) = log_filter {
+        command.env("IMGWATCH_LOG", filter);
+    }
+    let status = command.status().unwrap();
+    (status.code(), fs::read_to_string(&stderr_path).unwrap())
+}
 
-    assert!(status.success());
-    let logged = fs::read_to_string(&stderr_path).unwrap();
+#[test]
+fn log_lines_carry_journal_priorities_when_stderr_is_the_journal() {
+    // An invalid filter makes the logger warn about it, whatever the command.
+    let (code, logged) = run_as_if_journald(&["completions", "bash"], Some("imgwatch=[x"));
+    assert_eq!(code, Some(0));
     assert!(
         logged.starts_with("<4>warning: ignoring IMGWATCH_LOG"),
         "{logged}"
@@ -620,25 +610,12 @@ fn log_lines_carry_journal_priorities_when_stderr_is_the_journal() {
 
 #[test]
 fn the_final_error_carries_error_priority_in_the_journal() {
-    let dir = tempfile::tempdir().unwrap();
-    let stderr_path = dir.path().join("stderr");
-    let stderr = fs::File::create(&stderr_path).unwrap();
-    let meta = stderr.metadata().unwrap();
-
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_imgwatch"))
-        .args(["--config", "/nonexistent/imgwatch.toml", "status"])
-        .env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()))
-        .stderr(stderr)
-        .status()
-        .unwrap();
-
-    assert_eq!(status.code(), Some(2));
-    let logged = fs::read_to_string(&stderr_path).unwrap();
+    let (code, logged) =
+        run_as_if_journald(&["--config", "/nonexistent/imgwatch.toml", "status"], None);
+    assert_eq!(code, Some(2));
     assert!(logged.starts_with("<3>imgwatch: error: "), "{logged}");
-    assert!(
-        logged.lines().all(|l| l.starts_with('<')),
-        "a line without priority: {logged}"
-    );
+    let unprefixed = logged.lines().find(|l| !l.starts_with('<'));
+    assert_eq!(unprefixed, None, "a line without priority in {logged}");
 }
 
 #[test]
