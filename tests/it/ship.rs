@@ -71,6 +71,13 @@ fn busy_report() -> Report {
 
 // ---- metrics ----
 
+/// A metric name without `imgwatch_`, its labels, and the value it should have.
+type Expected = (
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    Option<f64>,
+);
+
 /// One parsed sample: metric name, labels, value.
 type Sample = (String, BTreeMap<String, String>, f64);
 
@@ -187,6 +194,8 @@ fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64>
 
 #[test]
 fn metrics_are_valid_prometheus_text_with_the_run_in_them() {
+    // A hand-edited state file can hold any name; it must still come out escaped.
+    const ODD: &str = "odd\"name\\x\n";
     let run = RunSummary {
         finished_at: Utc.timestamp_opt(1_714_550_400, 250_000_000).unwrap(),
         duration: Duration::from_millis(12_500),
@@ -197,17 +206,13 @@ fn metrics_are_valid_prometheus_text_with_the_run_in_them() {
         .runtimes
         .insert("langgraph".into(), entry(Some(1_714_550_399), 0));
     state.runtimes.insert("crewai".into(), entry(None, 3));
-    // A hand-edited state file can hold any name; it must still come out escaped.
-    state
-        .runtimes
-        .insert("odd\"name\\x\n".into(), entry(None, 1));
+    state.runtimes.insert(ODD.into(), entry(None, 1));
 
     let text = metrics::render(&run, &busy_report(), &state);
     let samples = parse_exposition(&text);
 
-    let odd = "odd\"name\\x\n";
     let last_update = "runtime_last_update_timestamp_seconds";
-    let expected: [(&str, &[(&str, &str)], Option<f64>); 17] = [
+    let expected: [Expected; 17] = [
         ("last_run_timestamp_seconds", &[], Some(1_714_550_400.25)),
         ("last_run_duration_seconds", &[], Some(12.5)),
         ("last_run_exit_status", &[], Some(1.0)),
@@ -228,7 +233,7 @@ fn metrics_are_valid_prometheus_text_with_the_run_in_them() {
         ),
         (
             "runtime_consecutive_failures",
-            &[("runtime", odd)],
+            &[("runtime", ODD)],
             Some(1.0),
         ),
         ("last_run_containers", &[("action", "recreated")], Some(2.0)),
