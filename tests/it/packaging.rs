@@ -362,7 +362,13 @@ fn build_deb(out: &Path) -> PathBuf {
 /// A root directory dpkg can install into: an empty database, a shell for the
 /// maintainer scripts (dpkg runs them chrooted there) and /dev/null.
 fn scratch_root(dir: &Path) {
-    for sub in ["var/lib/dpkg/info", "var/lib/dpkg/updates", "bin", "dev"] {
+    for sub in [
+        "var/lib/dpkg/info",
+        "var/lib/dpkg/updates",
+        "var/log",
+        "bin",
+        "dev",
+    ] {
         fs::create_dir_all(dir.join(sub)).expect("scratch dir");
     }
     fs::write(dir.join("var/lib/dpkg/status"), "").expect("dpkg status");
@@ -383,8 +389,10 @@ fn scratch_root(dir: &Path) {
 
 fn dpkg(root: &Path, args: &[&str]) -> String {
     let output = tool_in(
+        // The log too, or dpkg appends to the machine's own /var/log/dpkg.log.
         Command::new("dpkg")
             .arg(format!("--root={}", root.display()))
+            .arg(format!("--log={}", root.join("var/log/dpkg.log").display()))
             .args(args),
         "dpkg",
         "dpkg is part of every Debian system",
