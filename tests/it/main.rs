@@ -4,6 +4,7 @@ mod check_real;
 mod cli;
 mod discover;
 mod harness;
+mod recreate_cli;
 mod registry_fake;
 mod support;
 mod test_command;
