@@ -2,6 +2,7 @@
 
 use std::io::{self, Write};
 use std::process::ExitCode;
+use std::time::Instant;
 
 use clap::Parser;
 
@@ -32,14 +33,23 @@ fn dispatch(cli: &Cli) -> Result<u8, Fatal> {
     let mut stdout = io::stdout().lock();
     match &cli.command {
         Command::Check(args) => {
+            let started = Instant::now();
             let settings = CheckSettings::resolve(args, config, env).map_err(Fatal::usage)?;
-            let report = run::check(&settings, env)?;
-            output::report(&mut stdout, &report, settings.json).map_err(print_error)?;
-            Ok(if report.any_failed() {
-                EXIT_FAILED
-            } else {
-                EXIT_OK
-            })
+            let outcome = run::check(&settings, env);
+            let status = match &outcome {
+                Ok((report, _)) if report.any_failed() => EXIT_FAILED,
+                Ok(_) => EXIT_OK,
+                Err(fatal) => fatal.status,
+            };
+            let finished = outcome.as_ref().ok().map(|(report, state)| (report, state));
+            let printed = match finished {
+                Some((report, _)) => output::report(&mut stdout, report, settings.json),
+                None => Ok(()),
+            };
+            run::finish(&settings, finished, status, started);
+            outcome?;
+            printed.map_err(print_error)?;
+            Ok(status)
         }
         Command::Status(args) => {
             let state = run::status(args.state.as_deref(), config, env)?;

@@ -4,6 +4,7 @@
 //! same modules the command runs.
 
 pub mod app;
+pub mod atomic;
 pub mod cli;
 pub mod config;
 pub mod docs;

@@ -7,9 +7,6 @@
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
-use std::fs::Permissions;
-use std::io::Write as _;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
@@ -178,35 +175,10 @@ pub fn render(run: &RunSummary, report: &Report, state: &State) -> String {
     out
 }
 
-/// Replaces `path` with `text` atomically: a temporary file in the same directory,
-/// flushed to disk, renamed over the target, then the directory flushed.
-///
-/// The temporary name does not end in `.prom`, so the collector never reads it.
+/// Replaces the metrics file atomically, so the collector never reads half a file.
 pub fn write(path: &Path, text: &str) -> Result<()> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    let context = || format!("cannot write metrics file {}", path.display());
-
-    // Readable by the collector, which runs as another user.
-    let mut file = tempfile::Builder::new()
-        .prefix(".imgwatch-metrics-")
-        .suffix(".tmp")
-        .permissions(Permissions::from_mode(0o644))
-        .tempfile_in(dir)
-        .with_context(context)?;
-    file.write_all(text.as_bytes()).with_context(context)?;
-    file.as_file().sync_all().with_context(context)?;
-    file.persist(path)
-        .map_err(|e| e.error)
-        .with_context(context)?;
-
-    // The rename is only durable once the directory entry is.
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .with_context(context)?;
-    Ok(())
+    crate::atomic::write(path, text.as_bytes())
+        .with_context(|| format!("cannot write metrics file {}", path.display()))
 }
 
 /// Writes the HELP and TYPE lines of a gauge.

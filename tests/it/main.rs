@@ -5,6 +5,7 @@ mod cli;
 mod discover;
 mod harness;
 mod packaging;
+mod recreate_cli;
 mod registry_fake;
 mod ship;
 mod support;

@@ -301,9 +301,11 @@ fn metrics_file_is_replaced_whole_and_readable_by_the_collector() {
         .collect();
     assert_eq!(names, ["imgwatch.prom"], "temporary files left behind");
 
-    let error = metrics::write(&dir.path().join("missing/imgwatch.prom"), "x 1\n").unwrap_err();
+    // A directory that cannot exist: its parent is a file.
+    let blocked = dir.path().join("imgwatch.prom/sub/imgwatch.prom");
+    let error = metrics::write(&blocked, "x 1\n").unwrap_err();
     assert!(
-        format!("{error:#}").contains("missing/imgwatch.prom"),
+        format!("{error:#}").contains("sub/imgwatch.prom"),
         "{error:#}"
     );
 }

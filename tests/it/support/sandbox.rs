@@ -66,7 +66,14 @@ impl Sandbox {
 
     /// The `imgwatch` binary with a clean environment pointing into the sandbox.
     pub fn cmd(&self) -> Command {
-        let mut cmd = Command::cargo_bin("imgwatch").expect("the imgwatch binary");
+        let mut cmd = Command::from_std(self.process());
+        cmd.timeout(std::time::Duration::from_secs(120));
+        cmd
+    }
+
+    /// The same as [`Sandbox::cmd`], as a plain process to spawn and kill.
+    pub fn process(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("imgwatch"));
         cmd.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("HOME", self.dir.path())
@@ -74,8 +81,7 @@ impl Sandbox {
             .env("XDG_STATE_HOME", self.path("xdg-state"))
             .env("DOCKER_CONFIG", self.path("docker"))
             .env("IMGWATCH_STATE", self.state_path())
-            .env("IMGWATCH_LOG", "imgwatch=debug")
-            .timeout(std::time::Duration::from_secs(120));
+            .env("IMGWATCH_LOG", "imgwatch=debug");
         if self.path("config.toml").exists() {
             cmd.env("IMGWATCH_CONFIG", self.path("config.toml"));
         }
