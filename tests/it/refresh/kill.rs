@@ -140,7 +140,11 @@ fn a_run_killed_at_any_step_of_a_recreate_is_finished_by_the_next_run() {
             .into_iter()
             .filter(|n| n.starts_with(&name))
             .collect();
-        assert_eq!(leftovers, std::slice::from_ref(&name), "killed before change {at}");
+        assert_eq!(
+            leftovers,
+            std::slice::from_ref(&name),
+            "killed before change {at}"
+        );
         assert_running(&name);
         assert!(
             !recovered.is_empty() || at == 0 || at == 7,
