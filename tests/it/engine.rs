@@ -12,6 +12,42 @@ fn engine() -> Engine {
     Engine::connect().expect("the engine the docker CLI reaches is reachable through bollard")
 }
 
+/// A test's engine, cleanup scope and registry, with `ws/app:latest` as its reference.
+struct Fixture {
+    engine: Engine,
+    scope: Scope,
+    registry: TestRegistry,
+    text: String,
+    reference: Reference,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let engine = engine();
+        let scope = Scope::new();
+        let registry = TestRegistry::start();
+        scope.own_images_of(&registry);
+        let text = registry.reference("ws/app", "latest");
+        let reference = Reference::parse(&text).unwrap();
+        Fixture {
+            engine,
+            scope,
+            registry,
+            text,
+            reference,
+        }
+    }
+
+    /// Pushes an image unique to this test as `ws/app:latest`; returns its digest.
+    ///
+    /// Unique, because the harness untags what it built by image ID, which fails when a
+    /// concurrent test built the very same image.
+    fn push(&self, image: TestImage) -> String {
+        let image = image.label("org.imgwatch.test.engine", self.scope.prefix());
+        image.build_and_push(&self.registry, "ws/app", "latest")
+    }
+}
+
 #[test]
 fn connects_and_reports_the_engines_platform() {
     let engine = engine();
@@ -50,12 +86,10 @@ fn a_missing_socket_fails_fast_with_a_hint() {
 
 #[test]
 fn lists_tags_digests_and_the_images_containers_were_created_from() {
-    let engine = engine();
-    let scope = Scope::new();
-    let registry = TestRegistry::start();
-    scope.own_images_of(&registry);
-    let reference = registry.reference("ws/app", "latest");
-    let digest = TestImage::new("app").build_and_push(&registry, "ws/app", "latest");
+    let fixture = Fixture::new();
+    let (engine, scope, registry) = (&fixture.engine, &fixture.scope, &fixture.registry);
+    let reference = fixture.text.clone();
+    let digest = fixture.push(TestImage::new("app"));
     docker(&["pull", "--quiet", &reference]);
 
     // A container made from a name that later points elsewhere keeps that name only in
@@ -77,22 +111,23 @@ fn lists_tags_digests_and_the_images_containers_were_created_from() {
 
 #[test]
 fn local_repo_digests_name_the_pulled_digest_of_the_same_repository_only() {
-    let engine = engine();
-    let scope = Scope::new();
-    let registry = TestRegistry::start();
-    scope.own_images_of(&registry);
-    let text = registry.reference("ws/app", "latest");
-    let reference = Reference::parse(&text).unwrap();
-    assert_eq!(engine.local_repo_digests(&reference).unwrap(), None);
+    let fixture = Fixture::new();
+    let (engine, registry, text, reference) = (
+        &fixture.engine,
+        &fixture.registry,
+        &fixture.text,
+        &fixture.reference,
+    );
+    assert_eq!(engine.local_repo_digests(reference).unwrap(), None);
 
-    let digest = TestImage::new("app").build_and_push(&registry, "ws/app", "latest");
-    docker(&["pull", "--quiet", &text]);
+    let digest = fixture.push(TestImage::new("app"));
+    docker(&["pull", "--quiet", text]);
     // The same image under a second repository must not count for the first.
     let other = registry.reference("ws/other", "latest");
-    docker(&["tag", &text, &other]);
+    docker(&["tag", text, &other]);
     docker(&["push", "--quiet", &other]);
     assert_eq!(
-        engine.local_repo_digests(&reference).unwrap(),
+        engine.local_repo_digests(reference).unwrap(),
         Some(vec![digest])
     );
 
@@ -105,24 +140,16 @@ fn local_repo_digests_name_the_pulled_digest_of_the_same_repository_only() {
 
 #[test]
 fn pulls_a_moved_tag_and_reports_the_new_image() {
-    let engine = engine();
-    let scope = Scope::new();
-    let registry = TestRegistry::start();
-    scope.own_images_of(&registry);
-    let text = registry.reference("ws/app", "latest");
-    let reference = Reference::parse(&text).unwrap();
-    TestImage::new("one")
-        .file("/version", "1")
-        .build_and_push(&registry, "ws/app", "latest");
-    docker(&["pull", "--quiet", &text]);
-    let before = inspect(&text)["Id"].as_str().unwrap().to_string();
+    let fixture = Fixture::new();
+    let (engine, text, reference) = (&fixture.engine, &fixture.text, &fixture.reference);
+    fixture.push(TestImage::new("one").file("/version", "1"));
+    docker(&["pull", "--quiet", text]);
+    let before = inspect(text)["Id"].as_str().unwrap().to_string();
 
-    let digest = TestImage::new("two")
-        .file("/version", "2")
-        .build_and_push(&registry, "ws/app", "latest");
+    let digest = fixture.push(TestImage::new("two").file("/version", "2"));
     let platform = engine.platform().unwrap();
-    let pulled = engine.pull(&reference, &platform, None).unwrap();
+    let pulled = engine.pull(reference, &platform, None).unwrap();
     assert_eq!(pulled.digests, [digest]);
     assert_ne!(pulled.id, before);
-    assert_eq!(inspect(&text)["Id"].as_str().unwrap(), pulled.id);
+    assert_eq!(inspect(text)["Id"].as_str().unwrap(), pulled.id);
 }
