@@ -131,6 +131,21 @@ impl Host {
     }
 }
 
+/// A plain image whose `/version` file holds `n`.
+pub fn version(n: &str) -> TestImage {
+    TestImage::new(&format!("v{n}")).file("/version", n)
+}
+
+/// The common start: a host on `first` with a running container `ws`, and `next`
+/// published. Returns the host, the container's name and ID, and `next`'s digest.
+pub fn updated(first: &TestImage, next: &TestImage) -> (Host, String, Value, String) {
+    let host = Host::with(first);
+    let name = host.container("ws", &[], true);
+    let id = inspect(&name)["Id"].clone();
+    let digest = host.publish(next);
+    (host, name, id, digest)
+}
+
 /// The image made unique to the test, so concurrent tests never build the same image ID
 /// (the harness untags what it built by ID, which fails for an ID shared by two tests).
 fn unique(image: &TestImage, scope: &Scope) -> TestImage {

@@ -3,13 +3,9 @@
 
 use serde_json::Value;
 
-use super::{Host, REPO};
+use super::{Host, REPO, updated, version};
+use crate::support::inspect;
 use crate::support::registry::ALL_MANIFEST_TYPES;
-use crate::support::{TestImage, inspect};
-
-fn version(n: &str) -> TestImage {
-    TestImage::new(&format!("v{n}")).file("/version", n)
-}
 
 /// Deletes a blob from the test registry through the distribution API.
 fn delete_blob(host: &Host, digest: &str) {
@@ -33,14 +29,10 @@ fn manifest(host: &Host, digest: &str) -> Value {
 
 #[test]
 fn an_error_inside_the_pull_stream_fails_the_runtime_and_touches_no_container() {
-    let host = Host::with(&version("1"));
-    let name = host.container("ws", &[], true);
-    let before = inspect(&name)["Id"].clone();
-    let image_before = host.image_id();
-
     // The tag's manifest names a layer the registry no longer has: the engine answers 200
     // and reports the failure inside the progress stream.
-    let digest = host.publish(&version("2"));
+    let (host, name, before, digest) = updated(&version("1"), &version("2"));
+    let image_before = host.image_id();
     let layers = manifest(&host, &digest)["layers"]
         .as_array()
         .unwrap()
@@ -61,10 +53,7 @@ fn an_error_inside_the_pull_stream_fails_the_runtime_and_touches_no_container() 
 
 #[test]
 fn a_tag_that_moved_again_fails_the_runtime() {
-    let host = Host::with(&version("1"));
-    let name = host.container("ws", &[], true);
-    let before = inspect(&name)["Id"].clone();
-    let seen = host.publish(&version("2"));
+    let (host, name, before, seen) = updated(&version("1"), &version("2"));
     let now = host.publish(&version("3"));
 
     let outcome = host.refresh(&host.job(&seen));

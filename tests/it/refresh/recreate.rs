@@ -5,7 +5,7 @@ use imgwatch::report::Action;
 use serde_json::Value;
 
 use super::{
-    HEALTHY_WITHIN, Host, assert_gone, assert_running, read, recreated, report_of, strings,
+    HEALTHY_WITHIN, Host, assert_gone, assert_running, read, recreated, report_of, strings, updated,
 };
 use crate::support::{TestImage, docker, inspect, try_docker};
 
@@ -18,6 +18,11 @@ fn version(n: &str) -> TestImage {
         .volume("/cache")
         .healthcheck("test -f /version")
 }
+
+/// Shell commands that sleep and exit at once on SIGTERM (a shell as PID 1 ignores it).
+const STOPPABLE_1: &str = "trap 'exit 0' TERM; sleep 1001 & wait";
+const STOPPABLE_2: &str = "trap 'exit 0' TERM; sleep 1002 & wait";
+const STOPPABLE_3: &str = "trap 'exit 0' TERM; sleep 1003 & wait";
 
 /// A /24 for the test's static-address network, unlikely to meet another test's.
 fn subnet() -> (String, String) {
@@ -157,7 +162,7 @@ fn a_stopped_container_stays_stopped_on_the_new_image() {
 fn a_user_command_and_entrypoint_are_kept_and_the_image_ones_follow_the_image() {
     let first = TestImage::new("one")
         .entrypoint(&["/bin/sh", "-c"])
-        .cmd(&["sleep 1000"]);
+        .cmd(&[STOPPABLE_1]);
     let host = Host::with(&first);
     let label = host.scope.label_arg();
     let run = |part: &str, flags: &[&str], args: &[&str]| {
@@ -169,14 +174,19 @@ fn a_user_command_and_entrypoint_are_kept_and_the_image_ones_follow_the_image() 
         docker(&line);
         name
     };
-    let own = run("own", &["--entrypoint", "/bin/sleep"], &["1000"]);
+    // A bare `sleep` as PID 1 ignores SIGTERM; a short stop timeout keeps the test quick.
+    let own = run(
+        "own",
+        &["--entrypoint", "/bin/sleep", "--stop-timeout", "1"],
+        &["1000"],
+    );
     let image = run("image", &[], &[]);
     // `docker run IMAGE ARGS` sets a command; the entrypoint stays the image's.
-    let args = run("args", &[], &["sleep 2000"]);
+    let args = run("args", &[], &[STOPPABLE_2]);
 
     let next = TestImage::new("two")
         .entrypoint(&["/bin/sh", "-c"])
-        .cmd(&["sleep 3000"]);
+        .cmd(&[STOPPABLE_3]);
     let digest = host.publish(&next);
     let outcome = host.refresh(&host.job(&digest));
     let config = |name: &str| {
@@ -190,8 +200,8 @@ fn a_user_command_and_entrypoint_are_kept_and_the_image_ones_follow_the_image() 
         config(&own),
         (vec!["/bin/sleep".to_string()], vec!["1000".to_string()])
     );
-    assert_eq!(config(&image).1, ["sleep 3000"]);
-    assert_eq!(config(&args).1, ["sleep 2000"]);
+    assert_eq!(config(&image).1, [STOPPABLE_3]);
+    assert_eq!(config(&args).1, [STOPPABLE_2]);
     for name in [&own, &image, &args] {
         assert_running(name);
     }
@@ -199,12 +209,8 @@ fn a_user_command_and_entrypoint_are_kept_and_the_image_ones_follow_the_image() 
 
 #[test]
 fn a_dry_run_lists_the_containers_and_changes_nothing() {
-    let host = Host::with(&version("1"));
-    let name = host.container("ws", &[], true);
-    let before = inspect(&name)["Id"].clone();
+    let (host, name, before, digest) = updated(&version("1"), &version("2"));
     let image_before = host.image_id();
-
-    let digest = host.publish(&version("2"));
     let mut job = host.job(&digest);
     job.dry_run = true;
     let outcome = host.refresh(&job);
@@ -216,10 +222,7 @@ fn a_dry_run_lists_the_containers_and_changes_nothing() {
 
 #[test]
 fn pull_only_leaves_the_containers_alone() {
-    let host = Host::with(&version("1"));
-    let name = host.container("ws", &[], true);
-    let before = inspect(&name)["Id"].clone();
-    let digest = host.publish(&version("2"));
+    let (host, name, before, digest) = updated(&version("1"), &version("2"));
     let mut job = host.job(&digest);
     job.recreate = false;
     let outcome = host.refresh(&job);
@@ -237,10 +240,9 @@ fn pull_only_leaves_the_containers_alone() {
 
 #[test]
 fn cleanup_removes_the_previous_image_once_unused() {
-    let host = Host::with(&version("1"));
-    host.container("ws", &[], true);
+    let (host, _, _, digest) = updated(&version("1"), &version("2"));
+    // The harness leaves the local tag where it was: on the first version.
     let previous = host.image_id();
-    let digest = host.publish(&version("2"));
     let mut job = host.job(&digest);
     job.cleanup = true;
     let outcome = host.refresh(&job);

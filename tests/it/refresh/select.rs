@@ -4,12 +4,8 @@
 use imgwatch::config::Strategy;
 use imgwatch::report::Action;
 
-use super::{Host, assert_gone, assert_running, recreated, report_of};
+use super::{Host, assert_gone, assert_running, recreated, report_of, version};
 use crate::support::{TestImage, docker, inspect};
-
-fn version(n: &str) -> TestImage {
-    TestImage::new(&format!("v{n}")).file("/version", n)
-}
 
 #[test]
 fn the_remove_strategy_removes_the_containers_and_keeps_their_volumes() {
