@@ -3,8 +3,10 @@
 mod check_real;
 mod cli;
 mod discover;
+mod engine;
 mod harness;
 mod recreate_cli;
+mod refresh;
 mod registry_fake;
 mod support;
 mod test_command;
