@@ -19,7 +19,7 @@ pub fn main() -> ExitCode {
         Ok(status) => status,
         Err(fatal) => {
             if !is_broken_pipe(&fatal.error) {
-                eprintln!("imgwatch: error: {:#}", fatal.error);
+                crate::logging::print_error(&format!("{:#}", fatal.error));
             }
             fatal.status
         }

@@ -13,6 +13,7 @@ use std::fs::Metadata;
 use std::io::IsTerminal;
 use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
+use std::sync::OnceLock;
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
@@ -36,6 +37,9 @@ pub enum Output {
     Plain,
 }
 
+/// The output `init` chose, for the final error line.
+static CHOSEN: OnceLock<Output> = OnceLock::new();
+
 /// Sets up the global logger on stderr. Calling it again has no effect.
 ///
 /// The level is `info` by default, `warn` with `quiet`, `debug` with one `-v` and `trace`
@@ -48,6 +52,7 @@ pub fn init(verbose: u8, quiet: bool) {
         std::io::stderr().is_terminal(),
         std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
     );
+    let output = *CHOSEN.get_or_init(|| output);
 
     let custom = std::env::var("IMGWATCH_LOG")
         .ok()
@@ -69,6 +74,25 @@ pub fn init(verbose: u8, quiet: bool) {
     {
         tracing::warn!("ignoring IMGWATCH_LOG: {e}");
     }
+}
+
+/// Prints the line that ends a failed command: `imgwatch: error: MESSAGE` on stderr,
+/// at the journal's error priority when stderr is the journal.
+pub fn print_error(message: &str) {
+    let output = CHOSEN.get().copied().unwrap_or(Output::Plain);
+    eprint!("{}", error_line(output, message));
+}
+
+/// The text `print_error` writes.
+fn error_line(output: Output, message: &str) -> String {
+    let prefix = if output == Output::Journal { "<3>" } else { "" };
+    // Lines after the first (a hint) stay as they are, apart from the priority.
+    let mut text = String::new();
+    for (n, line) in message.lines().enumerate() {
+        let lead = if n == 0 { "imgwatch: error: " } else { "" };
+        text.push_str(&format!("{prefix}{lead}{line}\n"));
+    }
+    text
 }
 
 /// The filter directives the flags ask for.
@@ -411,6 +435,15 @@ mod tests {
         assert_eq!(levels(0, false), "w i");
         assert_eq!(levels(1, false), "w i d dependency");
         assert_eq!(levels(2, false), "w i d t dependency");
+    }
+
+    #[test]
+    fn the_final_error_has_error_priority_in_the_journal() {
+        assert_eq!(
+            error_line(Output::Journal, "a\nb"),
+            "<3>imgwatch: error: a\n<3>b\n"
+        );
+        assert_eq!(error_line(Output::Plain, "a"), "imgwatch: error: a\n");
     }
 
     #[test]

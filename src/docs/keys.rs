@@ -63,15 +63,15 @@ pub const CONFIG_KEYS: &[Key] = &[
     key(
         "discover",
         "true",
-        "Also watch runtimes whose image (matched against image) is used by a container \
-         on this host.",
+        "Also watch runtimes whose image (matched against image) the engine holds or a \
+         container uses.",
     ),
     optional(
         "platform",
         r#""linux/arm64/v8""#,
         "Platform (os/arch[/variant]) whose manifest decides whether a multi-platform \
-         image moved.",
-        "$MOLECULE_IMAGE_PLATFORM, else the host's platform",
+         image moved; $MOLECULE_IMAGE_PLATFORM overrides it.",
+        "the engine's platform",
     ),
     key(
         "insecure_registries",
@@ -171,8 +171,8 @@ pub const ENVIRONMENT: &[Variable] = &[
     ),
     (
         "MOLECULE_IMAGE_PLATFORM",
-        "Platform to compare, when the platform key is not set (the name the Molecule \
-         platform uses).",
+        "Platform to compare (os/arch[/variant]); overrides the platform key. The Molecule \
+         platform's own tooling sets it per host.",
     ),
     (
         "GHCR_USER",
@@ -190,7 +190,8 @@ pub const ENVIRONMENT: &[Variable] = &[
     ),
     (
         "DOCKER_HOST",
-        "Docker Engine API address; default unix:///var/run/docker.sock.",
+        "Docker Engine API address; default: the docker CLI's current context, else \
+         unix:///var/run/docker.sock.",
     ),
     (
         "NO_COLOR",
