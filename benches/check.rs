@@ -4,7 +4,7 @@
 //! eight multi-platform runtimes, and runs the release `imgwatch check` binary repeatedly,
 //! reporting wall time, peak memory (max RSS of the child) and registry requests.
 //! Targets, for eight runtimes on loopback: a no-change run under 100 ms median and
-//! 32 MiB peak, with exactly one ping and eight HEADs.
+//! 32 MiB peak, with exactly one ping and eight HEADs (nine requests).
 
 #[path = "../tests/it/support/mod.rs"]
 mod support;
@@ -55,6 +55,7 @@ fn main() {
             .arg(&state)
             .env("DOCKER_HOST", "unix:///nonexistent.sock")
             .env("IMGWATCH_LOG", "error")
+            .stdout(std::process::Stdio::null())
             .status()
             .expect("run imgwatch");
         assert!(status.success(), "imgwatch check failed");

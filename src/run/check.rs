@@ -33,8 +33,12 @@ pub fn check(settings: &CheckSettings, env: Env) -> Result<(Report, State), Fata
     let mut state = state::load(&settings.state_path).map_err(Fatal::usage)?;
 
     let engine = connect_engine(settings);
-    if let (Some(engine), Mode::Recreate, false) = (&engine, settings.mode, settings.dry_run) {
-        // Containers a killed run left aside are put right before anything else.
+    if let Some(engine) = &engine
+        && settings.mode != Mode::Report
+        && !settings.dry_run
+    {
+        // Containers a killed run left aside are put right before anything else; a run
+        // that only reports or only pretends leaves the engine alone.
         match refresh::recover(engine) {
             Ok(recovered) if !recovered.is_empty() => {
                 tracing::warn!(

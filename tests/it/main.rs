@@ -3,9 +3,11 @@
 mod check_real;
 mod cli;
 mod discover;
+mod engine;
 mod harness;
 mod packaging;
 mod recreate_cli;
+mod refresh;
 mod registry_fake;
 mod ship;
 mod support;

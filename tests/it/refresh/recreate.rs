@@ -1,0 +1,254 @@
+//! Recreating containers onto a new image: every setting the user gave survives, the
+//! image's own defaults come from the new image, and volume data stays.
+
+use imgwatch::report::Action;
+use serde_json::Value;
+
+use super::{
+    HEALTHY_WITHIN, Host, assert_gone, assert_running, read, recreated, report_of, strings, updated,
+};
+use crate::support::{TestImage, docker, inspect, try_docker};
+
+fn version(n: &str) -> TestImage {
+    TestImage::new(&format!("v{n}"))
+        .env("VERSION", n)
+        .env("MODE", "image")
+        .label("org.version", n)
+        .file("/version", n)
+        .volume("/cache")
+        .healthcheck("test -f /version")
+}
+
+/// Shell commands that sleep and exit at once on SIGTERM (a shell as PID 1 ignores it).
+const STOPPABLE_1: &str = "trap 'exit 0' TERM; sleep 1001 & wait";
+const STOPPABLE_2: &str = "trap 'exit 0' TERM; sleep 1002 & wait";
+const STOPPABLE_3: &str = "trap 'exit 0' TERM; sleep 1003 & wait";
+
+/// A /24 for the test's static-address network, unlikely to meet another test's.
+fn subnet() -> (String, String) {
+    let octet = 20 + std::process::id() % 200;
+    (format!("10.213.{octet}.0/24"), format!("10.213.{octet}.50"))
+}
+
+#[test]
+fn recreates_a_running_container_with_every_setting_and_its_volume_data() {
+    let host = Host::with(&version("1"));
+    let (na, nb, vol) = (
+        host.scope.name("na"),
+        host.scope.name("nb"),
+        host.scope.name("vol"),
+    );
+    let (range, address) = subnet();
+    docker(&["network", "create", &na]);
+    docker(&["network", "create", "--subnet", &range, &nb]);
+    let named = format!("{vol}:/named");
+    let name = host.container(
+        "ws",
+        &[
+            "--network",
+            &na,
+            "--network-alias",
+            "alpha",
+            "-e",
+            "TOKEN=secret",
+            "-e",
+            "MODE=user",
+            "-l",
+            "app=ws",
+            "-v",
+            &named,
+            "-v",
+            "/anon",
+            "--restart",
+            "unless-stopped",
+            "--hostname",
+            "myhost",
+            "--cap-add",
+            "NET_ADMIN",
+            "-p",
+            "127.0.0.1::8080",
+            "--stop-timeout",
+            "7",
+            "--memory",
+            "64m",
+        ],
+        true,
+    );
+    docker(&[
+        "network", "connect", "--alias", "beta", "--ip", &address, &nb, &name,
+    ]);
+    docker(&[
+        "exec",
+        &name,
+        "sh",
+        "-c",
+        "echo n > /named/f && echo a > /anon/f && echo c > /cache/f",
+    ]);
+    let old = inspect(&name);
+    let old_id = old["Id"].as_str().unwrap().to_string();
+    let mount = |c: &Value, at: &str| {
+        let mounts = c["Mounts"].as_array().unwrap();
+        let found = mounts.iter().find(|m| m["Destination"] == at);
+        found.unwrap_or_else(|| panic!("no mount at {at}: {mounts:?}"))["Name"].clone()
+    };
+
+    let digest = host.publish(&version("2"));
+    let mut job = host.job(&digest);
+    job.health_timeout = HEALTHY_WITHIN;
+    let new = recreated(&host.refresh(&job), &name);
+
+    // The new image, with its own defaults.
+    assert_eq!(new["Image"].as_str().unwrap(), host.image_id());
+    assert_eq!(new["Config"]["Image"].as_str().unwrap(), host.image);
+    assert_eq!(read(&name, "/version"), "2");
+    let env = strings(&new["Config"]["Env"]);
+    for wanted in ["TOKEN=secret", "MODE=user", "VERSION=2"] {
+        assert!(env.contains(&wanted.to_string()), "{wanted} in {env:?}");
+    }
+    assert!(!env.contains(&"VERSION=1".to_string()), "{env:?}");
+    assert_eq!(new["Config"]["Labels"]["app"], "ws");
+    assert_eq!(new["Config"]["Labels"]["org.version"], "2");
+
+    // The user's settings.
+    assert_eq!(new["Config"]["Hostname"], "myhost");
+    assert_eq!(new["Config"]["StopTimeout"], 7);
+    let (old_host, new_host) = (&old["HostConfig"], &new["HostConfig"]);
+    for key in ["RestartPolicy", "CapAdd", "PortBindings", "Memory", "Binds"] {
+        assert_eq!(new_host[key], old_host[key], "HostConfig.{key}");
+    }
+
+    // Both networks, the user's aliases (not the old short ID), the fixed address.
+    let networks = &new["NetworkSettings"]["Networks"];
+    let aliases = |net: &str| strings(&networks[net]["Aliases"]);
+    assert!(aliases(&na).contains(&"alpha".to_string()), "{networks}");
+    assert!(aliases(&nb).contains(&"beta".to_string()), "{networks}");
+    for net in [&na, &nb] {
+        assert!(
+            !aliases(net).contains(&old_id[..12].to_string()),
+            "{networks}"
+        );
+    }
+    assert_eq!(networks[&nb]["IPAddress"], address.as_str());
+
+    // The same volumes, named and anonymous, with their data; healthy; nothing left over.
+    for at in ["/named", "/anon", "/cache"] {
+        assert_eq!(mount(&new, at), mount(&old, at), "volume at {at}");
+    }
+    assert_eq!(read(&name, "/named/f"), "n");
+    assert_eq!(read(&name, "/anon/f"), "a");
+    assert_eq!(read(&name, "/cache/f"), "c");
+    assert_eq!(inspect(&name)["State"]["Health"]["Status"], "healthy");
+    assert_eq!(host.names(), [name]);
+    assert_gone(&[&old_id]);
+}
+
+#[test]
+fn a_stopped_container_stays_stopped_on_the_new_image() {
+    let host = Host::with(&version("1"));
+    let created = host.container("created", &[], false);
+    let exited = host.container("exited", &[], true);
+    docker(&["stop", &exited]);
+
+    let digest = host.publish(&version("2"));
+    let outcome = host.refresh(&host.job(&digest));
+    for name in [&created, &exited] {
+        let new = recreated(&outcome, name);
+        assert_eq!(new["State"]["Running"], false, "{name}");
+        assert_eq!(new["Image"].as_str().unwrap(), host.image_id());
+    }
+}
+
+#[test]
+fn a_user_command_and_entrypoint_are_kept_and_the_image_ones_follow_the_image() {
+    let first = TestImage::new("one")
+        .entrypoint(&["/bin/sh", "-c"])
+        .cmd(&[STOPPABLE_1]);
+    let host = Host::with(&first);
+    let label = host.scope.label_arg();
+    let run = |part: &str, flags: &[&str], args: &[&str]| {
+        let name = host.scope.name(part);
+        let mut line = vec!["run", "-d", "--name", &name, &label];
+        line.extend(flags);
+        line.push(&host.image);
+        line.extend(args);
+        docker(&line);
+        name
+    };
+    // A bare `sleep` as PID 1 ignores SIGTERM; a short stop timeout keeps the test quick.
+    let own = run(
+        "own",
+        &["--entrypoint", "/bin/sleep", "--stop-timeout", "1"],
+        &["1000"],
+    );
+    let image = run("image", &[], &[]);
+    // `docker run IMAGE ARGS` sets a command; the entrypoint stays the image's.
+    let args = run("args", &[], &[STOPPABLE_2]);
+
+    let next = TestImage::new("two")
+        .entrypoint(&["/bin/sh", "-c"])
+        .cmd(&[STOPPABLE_3]);
+    let digest = host.publish(&next);
+    let outcome = host.refresh(&host.job(&digest));
+    let config = |name: &str| {
+        let c = recreated(&outcome, name);
+        (
+            strings(&c["Config"]["Entrypoint"]),
+            strings(&c["Config"]["Cmd"]),
+        )
+    };
+    assert_eq!(
+        config(&own),
+        (vec!["/bin/sleep".to_string()], vec!["1000".to_string()])
+    );
+    assert_eq!(config(&image).1, [STOPPABLE_3]);
+    assert_eq!(config(&args).1, [STOPPABLE_2]);
+    for name in [&own, &image, &args] {
+        assert_running(name);
+    }
+}
+
+#[test]
+fn a_dry_run_lists_the_containers_and_changes_nothing() {
+    let (host, name, before, digest) = updated(&version("1"), &version("2"));
+    let image_before = host.image_id();
+    let mut job = host.job(&digest);
+    job.dry_run = true;
+    let outcome = host.refresh(&job);
+    assert_eq!(outcome.error, None);
+    assert_eq!(report_of(&outcome, &name).action, Action::Recreated);
+    assert_eq!(inspect(&name)["Id"], before);
+    assert_eq!(host.image_id(), image_before, "a dry run pulls nothing");
+}
+
+#[test]
+fn pull_only_leaves_the_containers_alone() {
+    let (host, name, before, digest) = updated(&version("1"), &version("2"));
+    let mut job = host.job(&digest);
+    job.recreate = false;
+    let outcome = host.refresh(&job);
+    assert_eq!((outcome.error, outcome.containers), (None, vec![]));
+    assert_eq!(inspect(&name)["Id"], before);
+    assert_eq!(
+        inspect(&host.image)["RepoDigests"][0]
+            .as_str()
+            .unwrap()
+            .split('@')
+            .nth(1),
+        Some(digest.as_str())
+    );
+}
+
+#[test]
+fn cleanup_removes_the_previous_image_once_unused() {
+    let (host, _, _, digest) = updated(&version("1"), &version("2"));
+    // The harness leaves the local tag where it was: on the first version.
+    let previous = host.image_id();
+    let mut job = host.job(&digest);
+    job.cleanup = true;
+    let outcome = host.refresh(&job);
+    assert_eq!(outcome.error, None);
+    assert!(
+        try_docker(&["image", "inspect", &previous]).is_err(),
+        "{previous} removed"
+    );
+}
