@@ -42,13 +42,7 @@ pub fn acquire(state: &Path, wait: Duration) -> Result<Lock> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .with_context(|| format!("cannot open lock file {}", path.display()))?;
+    let (mut file, writable) = open(&path)?;
 
     let started = Instant::now();
     let mut announced = false;
@@ -80,11 +74,34 @@ pub fn acquire(state: &Path, wait: Duration) -> Result<Lock> {
         }
     }
 
-    file.set_len(0)?;
-    file.rewind()?;
-    writeln!(file, "{}", std::process::id())?;
-    file.flush()?;
+    if writable {
+        file.set_len(0)?;
+        file.rewind()?;
+        writeln!(file, "{}", std::process::id())?;
+        file.flush()?;
+    }
     Ok(Lock { _file: file })
+}
+
+/// Opens the lock file, read-write when allowed. A lock file another user created (root
+/// running `imgwatch forget` by hand before the service's first run, say) can still be
+/// locked read-only; the holder's PID is then not recorded.
+fn open(path: &Path) -> Result<(File, bool)> {
+    let read_write = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path);
+    match read_write {
+        Ok(file) => Ok((file, true)),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            let file = File::open(path)
+                .with_context(|| format!("cannot open lock file {}", path.display()))?;
+            Ok((file, false))
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot open lock file {}", path.display())),
+    }
 }
 
 fn read_pid(file: &mut File) -> Option<u32> {
