@@ -2,6 +2,7 @@
 
 use std::io::{self, Write};
 use std::process::ExitCode;
+use std::time::Instant;
 
 use clap::Parser;
 
@@ -13,12 +14,12 @@ use crate::settings::{self, CheckSettings};
 /// Runs the command line of this process and returns its exit status.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose, cli.quiet);
+    crate::logging::init(cli.verbose, cli.quiet);
     let status = match dispatch(&cli) {
         Ok(status) => status,
         Err(fatal) => {
             if !is_broken_pipe(&fatal.error) {
-                eprintln!("imgwatch: error: {:#}", fatal.error);
+                crate::logging::print_error(&format!("{:#}", fatal.error));
             }
             fatal.status
         }
@@ -32,14 +33,23 @@ fn dispatch(cli: &Cli) -> Result<u8, Fatal> {
     let mut stdout = io::stdout().lock();
     match &cli.command {
         Command::Check(args) => {
+            let started = Instant::now();
             let settings = CheckSettings::resolve(args, config, env).map_err(Fatal::usage)?;
-            let report = run::check(&settings, env)?;
-            output::report(&mut stdout, &report, settings.json).map_err(print_error)?;
-            Ok(if report.any_failed() {
-                EXIT_FAILED
-            } else {
-                EXIT_OK
-            })
+            let outcome = run::check(&settings, env);
+            let status = match &outcome {
+                Ok((report, _)) if report.any_failed() => EXIT_FAILED,
+                Ok(_) => EXIT_OK,
+                Err(fatal) => fatal.status,
+            };
+            let finished = outcome.as_ref().ok().map(|(report, state)| (report, state));
+            let printed = match finished {
+                Some((report, _)) => output::report(&mut stdout, report, settings.json),
+                None => Ok(()),
+            };
+            run::finish(&settings, finished, status, started);
+            outcome?;
+            printed.map_err(print_error)?;
+            Ok(status)
         }
         Command::Status(args) => {
             let state = run::status(args.state.as_deref(), config, env)?;
@@ -58,6 +68,10 @@ fn dispatch(cli: &Cli) -> Result<u8, Fatal> {
             }
             Ok(EXIT_OK)
         }
+        Command::Completions { shell } => {
+            crate::docs::completions(*shell, &mut stdout).map_err(print_error)?;
+            Ok(EXIT_OK)
+        }
     }
 }
 
@@ -70,21 +84,4 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
         .chain()
         .filter_map(|e| e.downcast_ref::<io::Error>())
         .any(|e| e.kind() == io::ErrorKind::BrokenPipe)
-}
-
-fn init_logging(verbose: u8, quiet: bool) {
-    let default = match (quiet, verbose) {
-        (true, _) => "warn",
-        (false, 0) => "info",
-        (false, 1) => "debug",
-        (false, _) => "trace",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("IMGWATCH_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(io::stderr)
-        .without_time()
-        .with_target(false)
-        .init();
 }

@@ -49,6 +49,11 @@ pub enum Command {
     Digest(DigestArgs),
     /// Drop state entries so the next run seeds them again
     Forget(ForgetArgs),
+    /// Print shell completions
+    Completions {
+        /// The shell to print completions for
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Flags of `imgwatch check`.

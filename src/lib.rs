@@ -4,9 +4,14 @@
 //! same modules the command runs.
 
 pub mod app;
+pub mod atomic;
 pub mod cli;
 pub mod config;
+pub mod docs;
 pub mod engine;
+pub mod hooks;
+pub mod logging;
+pub mod metrics;
 pub mod output;
 pub mod reference;
 pub mod refresh;
@@ -15,3 +20,4 @@ pub mod report;
 pub mod run;
 pub mod settings;
 pub mod state;
+pub mod webhook;

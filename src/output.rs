@@ -56,15 +56,22 @@ fn detail(line: &RuntimeReport) -> String {
     text
 }
 
-/// `recreated ws-1, ws-2; rolled back ws-3` style summary of container actions.
+/// `recreated ws-1, ws-2; rolled back ws-3` style summary of container actions. A
+/// pending runtime's containers are what a dry run would do.
 fn containers(line: &RuntimeReport) -> String {
+    let would = line.status == Status::Pending;
     let mut parts = Vec::new();
     for (action, word) in [
-        (Action::Recreated, "recreated"),
-        (Action::Removed, "removed"),
+        (
+            Action::Recreated,
+            if would { "would recreate" } else { "recreated" },
+        ),
+        (
+            Action::Removed,
+            if would { "would remove" } else { "removed" },
+        ),
         (Action::RolledBack, "rolled back"),
         (Action::Failed, "failed"),
-        (Action::Unchanged, "would refresh"),
     ] {
         let names: Vec<&str> = line
             .containers

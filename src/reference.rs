@@ -155,40 +155,33 @@ fn check_tag(tag: &str) -> Result<()> {
 }
 
 fn check_repository(repository: &str) -> Result<()> {
-    if repository.is_empty() {
-        bail!("missing repository name");
-    }
-    for component in repository.split('/') {
-        let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
-        let valid = !component.is_empty()
-            && component.starts_with(alnum)
-            && component.ends_with(alnum)
-            && component
-                .chars()
-                .all(|c| alnum(c) || matches!(c, '.' | '_' | '-'));
-        if !valid {
-            bail!(
-                "'{repository}' is not a valid repository name \
-                 (lowercase letters, digits and . _ - between them)"
-            );
-        }
+    if !repository.split('/').all(is_path_component) {
+        bail!(
+            "'{repository}' is not a valid repository name \
+             (lowercase letters, digits and . _ - between them)"
+        );
     }
     Ok(())
 }
 
 /// Checks a runtime name: it is substituted into a repository path.
 pub fn check_runtime_name(name: &str) -> Result<()> {
-    let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
-    let valid = !name.is_empty()
-        && name.starts_with(alnum)
-        && name.ends_with(alnum)
-        && name
-            .chars()
-            .all(|c| alnum(c) || matches!(c, '.' | '_' | '-'));
-    if !valid {
+    if !is_path_component(name) {
         bail!("'{name}' is not a valid runtime name (lowercase letters, digits, . _ -)");
     }
     Ok(())
+}
+
+/// One component of a repository path: lowercase letters and digits, with `.`, `_` and
+/// `-` allowed between them.
+fn is_path_component(text: &str) -> bool {
+    let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    !text.is_empty()
+        && text.starts_with(alnum)
+        && text.ends_with(alnum)
+        && text
+            .chars()
+            .all(|c| alnum(c) || matches!(c, '.' | '_' | '-'))
 }
 
 /// The `image` template: a reference with `{runtime}` in its repository path.

@@ -19,8 +19,9 @@ use crate::report::{Report, RuntimeReport, Status};
 use crate::settings::{CheckSettings, Env};
 use crate::state::{self, State};
 
-/// Runs a check and returns its report; the caller prints it and picks the exit status.
-pub fn check(settings: &CheckSettings, env: Env) -> Result<Report, Fatal> {
+/// Runs a check and returns its report and the state it wrote; the caller prints the
+/// report and picks the exit status.
+pub fn check(settings: &CheckSettings, env: Env) -> Result<(Report, State), Fatal> {
     let started = Instant::now();
 
     // A dry run writes nothing, so it neither needs nor takes the lock.
@@ -32,8 +33,12 @@ pub fn check(settings: &CheckSettings, env: Env) -> Result<Report, Fatal> {
     let mut state = state::load(&settings.state_path).map_err(Fatal::usage)?;
 
     let engine = connect_engine(settings);
-    if let (Some(engine), Mode::Recreate, false) = (&engine, settings.mode, settings.dry_run) {
-        // Containers a killed run left aside are put right before anything else.
+    if let Some(engine) = &engine
+        && settings.mode != Mode::Report
+        && !settings.dry_run
+    {
+        // Containers a killed run left aside are put right before anything else; a run
+        // that only reports or only pretends leaves the engine alone.
         match refresh::recover(engine) {
             Ok(recovered) if !recovered.is_empty() => {
                 tracing::warn!(
@@ -97,7 +102,7 @@ pub fn check(settings: &CheckSettings, env: Env) -> Result<Report, Fatal> {
         report.count(Status::Failed),
         started.elapsed().as_secs_f64()
     );
-    Ok(report)
+    Ok((report, state))
 }
 
 /// Connects to the engine when the run can use it. Report-only runs carry on without it.

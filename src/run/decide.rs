@@ -205,6 +205,11 @@ mod tests {
         new_entry("img", &d(digest), P, Some(&d(platform_digest)), now())
     }
 
+    /// The verdict for an entry (if any) and a remote answer, with no local image.
+    fn verdict(entry: Option<&Entry>, remote: &Remote, platform: &str) -> Verdict {
+        decide(entry, remote, platform, &Local::Unknown, false, now())
+    }
+
     fn remote(digest: char, platform_digest: Option<char>) -> Remote {
         Remote {
             digest: d(digest),
@@ -250,38 +255,17 @@ mod tests {
     #[test]
     fn same_digest_is_unchanged() {
         let e = entry('a', 'b');
-        let v = decide(
-            Some(&e),
-            &remote('a', None),
-            P,
-            &Local::Unknown,
-            false,
-            now(),
-        );
+        let v = verdict(Some(&e), &remote('a', None), P);
         assert_eq!(v, Verdict::Unchanged { advance: false });
     }
 
     #[test]
     fn other_platforms_only_advance_without_a_refresh() {
         let e = entry('a', 'b');
-        let v = decide(
-            Some(&e),
-            &remote('c', Some('b')),
-            P,
-            &Local::Unknown,
-            false,
-            now(),
-        );
+        let v = verdict(Some(&e), &remote('c', Some('b')), P);
         assert_eq!(v, Verdict::Unchanged { advance: true });
         // The same child on another platform setting is not proof of anything.
-        let v = decide(
-            Some(&e),
-            &remote('c', Some('b')),
-            "linux/arm64",
-            &Local::Unknown,
-            false,
-            now(),
-        );
+        let v = verdict(Some(&e), &remote('c', Some('b')), "linux/arm64");
         assert_eq!(
             v,
             Verdict::Moved {
@@ -293,14 +277,7 @@ mod tests {
     #[test]
     fn moved_platform_digest_is_a_change() {
         let e = entry('a', 'b');
-        let v = decide(
-            Some(&e),
-            &remote('c', Some('d')),
-            P,
-            &Local::Unknown,
-            false,
-            now(),
-        );
+        let v = verdict(Some(&e), &remote('c', Some('d')), P);
         assert_eq!(
             v,
             Verdict::Moved {

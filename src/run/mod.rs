@@ -3,10 +3,12 @@
 mod check;
 mod commands;
 pub mod decide;
+mod finish;
 mod resolve;
 
 pub use check::check;
 pub use commands::{digest, forget, status};
+pub use finish::finish;
 pub use resolve::{Resolution, Target, resolve_all};
 
 /// Exit status: no runtime failed.

@@ -6,4 +6,4 @@ mod store;
 
 pub use lock::{Lock, LockHeld, acquire, lock_path};
 pub use model::{Entry, Held, STATE_VERSION, State};
-pub use store::{StateError, load, parse, save, write_atomically};
+pub use store::{StateError, load, parse, save};

@@ -1,7 +1,6 @@
 //! Reading and writing the state file: strict on read, atomic on write.
 
-use std::fs::{self, File};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -65,40 +64,8 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<State> {
 pub fn save(path: &Path, state: &State) -> Result<()> {
     let mut text = serde_json::to_string_pretty(state).context("cannot encode the state")?;
     text.push('\n');
-    write_atomically(path, text.as_bytes())
+    crate::atomic::write(path, text.as_bytes())
         .with_context(|| format!("cannot write state file {}", path.display()))
-}
-
-/// Replaces `path` with `contents` atomically, creating its directory if needed.
-pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut temp = tempfile::Builder::new()
-        .prefix(".imgwatch-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    temp.write_all(contents)?;
-    set_readable(temp.as_file())?;
-    temp.as_file().sync_all()?;
-    temp.persist(path).map_err(|e| e.error)?;
-    File::open(dir)?.sync_all()?;
-    Ok(())
-}
-
-#[cfg(unix)]
-fn set_readable(file: &File) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    file.set_permissions(fs::Permissions::from_mode(0o644))?;
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn set_readable(_: &File) -> Result<()> {
-    Ok(())
 }
 
 #[cfg(test)]

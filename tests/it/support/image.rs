@@ -155,12 +155,11 @@ impl TestImage {
         }
         fs::write(context.path().join("Dockerfile"), dockerfile).expect("write Dockerfile");
 
-        let labels: Vec<String> = self
-            .labels
-            .iter()
-            .map(|(k, v)| format!("--label={k}={v}"))
-            .collect();
-        build(context.path(), reference, &labels)
+        // No cache: tests run in parallel and remove their images when they end, so a
+        // cached step shared with another test can vanish in the middle of this build.
+        let mut flags = vec!["--no-cache".to_string()];
+        flags.extend(self.labels.iter().map(|(k, v)| format!("--label={k}={v}")));
+        build(context.path(), reference, &flags)
     }
 
     /// Builds the image, pushes it as `repo:tag` and returns the digest the registry reports.

@@ -5,13 +5,17 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod engine;
+pub mod fake;
 pub mod image;
 pub mod layer;
 pub mod registry;
+pub mod sandbox;
 
 pub use engine::{Scope, docker, inspect, require_engine, try_docker};
+pub use fake::{Answer, FakeRegistry};
 pub use image::TestImage;
 pub use registry::{Pushed, TestRegistry};
+pub use sandbox::{Ran, Sandbox, run};
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
