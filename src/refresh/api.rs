@@ -36,4 +36,8 @@ pub trait EngineApi {
     fn engine_hostname(&self) -> Option<String>;
     /// Waits; a fake engine advances its clock instead.
     fn sleep(&self, duration: Duration);
+    /// The owner label of the swaps this run makes: this process.
+    fn owner(&self) -> String {
+        super::owner::current()
+    }
 }

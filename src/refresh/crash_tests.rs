@@ -190,3 +190,17 @@ fn a_run_killed_at_any_step_of_a_rollback_is_recovered() {
         "a broken image never stays: {images:?}"
     );
 }
+
+#[test]
+fn recovery_leaves_the_swap_of_a_live_run_alone() {
+    let s = scenario(true, false, false);
+    let group = prepared(&s);
+    s.fake.live.set(true);
+    s.fake.kill_at.set(Some(3));
+    let _ = catch_unwind(AssertUnwindSafe(|| swap(&s.fake, &group, TIMEOUT, None)));
+    s.fake.kill_at.set(None);
+    let before = s.fake.list();
+    let reports = super::recover_via(&s.fake, TIMEOUT).expect("recovery runs");
+    assert!(reports.is_empty(), "{reports:?}");
+    assert_eq!(s.fake.list(), before);
+}

@@ -30,6 +30,8 @@ pub struct Fake {
     changes: Cell<usize>,
     /// Die (panic) instead of making this change (0 = the first).
     pub kill_at: Cell<Option<usize>>,
+    /// Label swaps with this live process instead of a dead one.
+    pub live: Cell<bool>,
 }
 
 impl Fake {
@@ -263,4 +265,14 @@ impl EngineApi for Fake {
     }
 
     fn sleep(&self, _duration: Duration) {}
+
+    /// A process of this boot that no longer runs (a killed run), unless `live`.
+    fn owner(&self) -> String {
+        let me = super::owner::current();
+        if self.live.get() {
+            return me;
+        }
+        let boot = me.split('/').next().unwrap_or_default();
+        format!("{boot}/999999999/1")
+    }
 }

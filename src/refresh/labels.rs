@@ -14,6 +14,8 @@ pub const WAS_RUNNING: &str = "imgwatch.was-running";
 /// On a new container: the full ID of the first old container of its group. Containers
 /// sharing namespaces are swapped together and complete or roll back together.
 pub const GROUP: &str = "imgwatch.group";
+/// On a new container: the process that made it (see [`super::owner`]).
+pub const OWNER: &str = "imgwatch.owner";
 
 /// Suffix of the name a new container is created under before it takes the real name.
 pub const NEW_SUFFIX: &str = "-imgwatch-new";
@@ -22,7 +24,7 @@ pub const OLD_SUFFIX: &str = "-imgwatch-old";
 
 /// True for the labels imgwatch writes itself; they are never copied to a successor.
 pub fn is_bookkeeping(key: &str) -> bool {
-    matches!(key, REPLACES | NAME | WAS_RUNNING | GROUP)
+    matches!(key, REPLACES | NAME | WAS_RUNNING | GROUP | OWNER)
 }
 
 /// True when the labels say imgwatch must leave the container alone.
@@ -48,8 +50,10 @@ pub fn bookkeeping(
     name: &str,
     was_running: bool,
     group: &str,
+    owner: &str,
 ) -> HashMap<String, String> {
     HashMap::from([
+        (OWNER.to_string(), owner.to_string()),
         (REPLACES.to_string(), replaces.to_string()),
         (NAME.to_string(), name.to_string()),
         (WAS_RUNNING.to_string(), was_running.to_string()),
@@ -72,7 +76,7 @@ mod tests {
 
     #[test]
     fn bookkeeping_labels_are_recognised() {
-        for key in bookkeeping("a", "b", true, "c").keys() {
+        for key in bookkeeping("a", "b", true, "c", "d").keys() {
             assert!(is_bookkeeping(key), "{key}");
         }
         assert!(!is_bookkeeping(ENABLE));

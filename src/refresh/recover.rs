@@ -25,7 +25,7 @@ use bollard::models::ContainerInspectResponse;
 
 use super::api::EngineApi;
 use super::select::{self, id, name};
-use super::{labels, verify};
+use super::{labels, owner, verify};
 use crate::report::{Action, ContainerReport};
 
 /// How long a recovered new container may take to prove itself.
@@ -84,6 +84,10 @@ pub fn recover(api: &dyn EngineApi, health_timeout: Duration) -> Result<Vec<Cont
                 .filter_map(|p| p.old.as_ref())
                 .map(|o| id(o).to_string()),
         );
+        if in_progress(&pairs) {
+            tracing::info!(group = %group, "a recreate of another live run: left to it");
+            continue;
+        }
         if pairs.iter().all(|p| p.old.is_none()) {
             reports.extend(orphans(api, &pairs));
             continue;
@@ -109,6 +113,32 @@ pub fn recover(api: &dyn EngineApi, health_timeout: Duration) -> Result<Vec<Cont
         reports.push(report(original, id(c), Action::RolledBack, Some(error)));
     }
     Ok(reports)
+}
+
+/// True while the run that made the group may still be working on it: its process lives,
+/// or cannot be checked and the group is younger than [`owner::STALE_AFTER`].
+fn in_progress(pairs: &[Pair]) -> bool {
+    pairs.iter().any(|pair| {
+        let Some(made_by) = label(&pair.new, labels::OWNER) else {
+            return false;
+        };
+        match owner::alive(made_by) {
+            Some(alive) => alive,
+            None => !stale(&pair.new),
+        }
+    })
+}
+
+fn stale(container: &ContainerInspectResponse) -> bool {
+    let created = container.created.as_deref().unwrap_or_default();
+    match chrono::DateTime::parse_from_rfc3339(created) {
+        Ok(created) => {
+            let age = chrono::Utc::now().signed_duration_since(created);
+            age.to_std().is_ok_and(|age| age > owner::STALE_AFTER)
+        }
+        // No creation time to go by: nothing says a run still works on it.
+        Err(_) => true,
+    }
 }
 
 /// A pair whose old container is gone while the new one holds the name: the group was

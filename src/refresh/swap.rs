@@ -259,8 +259,13 @@ fn create(
         engine_hostname,
     });
     let mut body = plan.body;
-    let bookkeeping =
-        labels::bookkeeping(id(&member.old), &plan.name, running(&member.old), group_id);
+    let bookkeeping = labels::bookkeeping(
+        id(&member.old),
+        &plan.name,
+        running(&member.old),
+        group_id,
+        &api.owner(),
+    );
     body.labels
         .get_or_insert_with(HashMap::new)
         .extend(bookkeeping);

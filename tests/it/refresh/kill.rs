@@ -83,6 +83,12 @@ impl EngineApi for KillAt<'_> {
     fn sleep(&self, duration: Duration) {
         self.engine.sleep(duration)
     }
+    /// A process of this boot that no longer runs, as a killed run would be.
+    fn owner(&self) -> String {
+        let me = refresh::owner::current();
+        let boot = me.split('/').next().unwrap_or_default();
+        format!("{boot}/999999999/1")
+    }
 }
 
 /// One container on two networks with volume data: create, connect, stop, rename old,
