@@ -306,13 +306,13 @@ fn a_run_killed_mid_recreate_is_finished_by_the_next_run() {
             .file("/version", "2")
             .instruction(
                 "HEALTHCHECK --interval=1s --timeout=2s --start-period=60s --retries=2 \
-                 CMD [\"/bin/sh\", \"-c\", \"test -f /tmp/ready\"]"
+                 CMD [\"/bin/sh\", \"-c\", \"test -f /ready\"]"
                     .to_string(),
             )
             .cmd(&[
                 "/bin/sh",
                 "-c",
-                "trap 'exit 0' TERM; sleep 4; touch /tmp/ready; sleep 100000 & wait",
+                "trap 'exit 0' TERM; sleep 4; touch /ready; sleep 100000 & wait",
             ]),
     );
 
