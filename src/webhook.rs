@@ -64,7 +64,7 @@ fn send_with_retry(url: &str, shown: &str, body: Vec<u8>) -> Result<()> {
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body.clone())
             .send()
-            .map_err(|e| anyhow!("POST {shown}: {}", describe(&e)))?;
+            .map_err(|e| anyhow!("POST {shown}: {}", crate::registry::http::describe(&e)))?;
         let status = response.status();
         if !status.is_success() {
             return Err(anyhow!("POST {shown}: {status}"));
@@ -95,23 +95,6 @@ pub fn redact(url: &str) -> String {
         }
         Err(_) => "<invalid URL>".to_string(),
     }
-}
-
-/// reqwest's error without the URL it embeds, with its causes.
-fn describe(error: &reqwest::Error) -> String {
-    let mut text = if error.is_timeout() {
-        "timed out".to_string()
-    } else if error.is_connect() {
-        "cannot connect".to_string()
-    } else {
-        "request failed".to_string()
-    };
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

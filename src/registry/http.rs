@@ -150,7 +150,7 @@ fn registry_message(body: &[u8]) -> Option<String> {
 }
 
 /// A transport error in a few words, without reqwest's repetition of the URL.
-fn describe(error: &reqwest::Error) -> String {
+pub fn describe(error: &reqwest::Error) -> String {
     let mut text = if error.is_timeout() {
         "timed out".to_string()
     } else if error.is_connect() {

@@ -71,6 +71,16 @@ impl Host {
         image.build_and_push(&self.registry, REPO, "latest")
     }
 
+    /// Names of every container whose name starts with the app container's.
+    fn names(&self) -> Vec<String> {
+        let names = docker(&["ps", "-a", "--format", "{{.Names}}"]);
+        names
+            .lines()
+            .filter(|n| n.starts_with(&self.container))
+            .map(str::to_string)
+            .collect()
+    }
+
     fn version_in_container(&self) -> String {
         docker(&["exec", &self.container, "cat", "/version"])
     }
@@ -188,14 +198,9 @@ fn an_unhealthy_new_image_is_rolled_back_completely() {
         "{}",
         ran.stderr
     );
-    let names = docker(&["ps", "-a", "--format", "{{.Names}}"]);
-    let ours: Vec<&str> = names
-        .lines()
-        .filter(|n| n.starts_with(&host.container))
-        .collect();
     assert_eq!(
-        ours,
-        [host.container.as_str()],
+        host.names(),
+        std::slice::from_ref(&host.container),
         "only the old container is left"
     );
     assert_eq!(host.version_in_container(), "1");
@@ -346,15 +351,10 @@ fn a_run_killed_mid_recreate_is_finished_by_the_next_run() {
 
     let ran = run(host.sandbox.cmd().args(["check", "--recreate", "--json"]));
     assert_eq!(ran.code, 0, "{}", ran.stderr);
-    let names = docker(&["ps", "-a", "--format", "{{.Names}}"]);
-    let ours: Vec<&str> = names
-        .lines()
-        .filter(|n| n.starts_with(&host.container))
-        .collect();
     assert_eq!(
-        ours,
-        [host.container.as_str()],
-        "exactly one container holds the name"
+        host.names(),
+        std::slice::from_ref(&host.container),
+        "one container holds the name"
     );
     assert_eq!(host.version_in_container(), "2");
     assert_eq!(ran.runtime("app")["status"], "updated");
