@@ -207,6 +207,23 @@ mod tests {
     }
 
     #[test]
+    fn hands_the_engine_each_kind_of_credential() {
+        let basic = Credentials::Basic {
+            username: "u".into(),
+            password: "p".into(),
+        };
+        let mapped = docker_credentials(&basic, "ghcr.io");
+        assert_eq!(mapped.username.as_deref(), Some("u"));
+        assert_eq!(mapped.password.as_deref(), Some("p"));
+        assert_eq!(mapped.serveraddress.as_deref(), Some("ghcr.io"));
+        let token = docker_credentials(&Credentials::IdentityToken("t".into()), "reg.test");
+        assert_eq!(
+            (token.identitytoken.as_deref(), token.username),
+            (Some("t"), None)
+        );
+    }
+
+    #[test]
     fn matches_docker_hub_short_names() {
         let reference = Reference::parse("busybox").unwrap();
         let entries = vec![format!("busybox@{A}"), format!("library/busybox@{B}")];

@@ -192,9 +192,17 @@ fn finish(
         .filter(|p| p.was_running)
         .map(|p| id(&p.new).to_string())
         .collect();
+    let started = pairs.iter().all(|p| !p.was_running || running(&p.new));
     let proven = in_place
-        && pairs.iter().all(|p| !p.was_running || running(&p.new))
-        && verify::verify(api, &must_run, health_timeout).is_ok();
+        && started
+        && match verify::verify(api, &must_run, health_timeout) {
+            Ok(()) => true,
+            Err((id, reason)) => {
+                tracing::info!(container = %id, "the new container is not proven: {reason}");
+                false
+            }
+        };
+    tracing::debug!(committing, in_place, started, proven, "recovery decision");
 
     if committing || proven {
         return complete(api, &pairs);

@@ -1,5 +1,8 @@
 //! Strategy `remove`: stop and remove a runtime's containers, keeping their volumes, so
 //! the orchestrator that made them makes them again from the new image.
+//!
+//! Containers that join a removed container's namespace are left as they are: the
+//! orchestrator that re-provisions the one is expected to own the others.
 
 use bollard::models::ContainerInspectResponse;
 

@@ -134,6 +134,8 @@ fn a_run_killed_at_any_step_of_a_recreate_is_finished_by_the_next_run() {
             }
             Ok(outcome) => assert_eq!(outcome.error, None, "finished before the kill"),
         }
+        // The run must really have been cut short: a run with nothing to do proves nothing.
+        assert_eq!(killed.is_err(), at < 7, "killed before change {at}");
 
         let started = Instant::now();
         let recovered = refresh::recover_via(&host.engine, SETTLE).expect("recovery runs");
@@ -152,10 +154,6 @@ fn a_run_killed_at_any_step_of_a_recreate_is_finished_by_the_next_run() {
             "killed before change {at}"
         );
         assert_running(&name);
-        assert!(
-            !recovered.is_empty() || at == 0 || at == 7,
-            "{at}: recovery acted"
-        );
         let image = inspect(&name)["Image"].as_str().unwrap().to_string();
         assert!(
             image == old_image || image == host.image_id(),
