@@ -84,6 +84,16 @@ pub fn check(settings: &CheckSettings, env: Env) -> Result<(Report, State), Fata
             remote,
             credentials.as_ref(),
         );
+
+        // Checkpoint after a runtime whose containers changed, so a run killed later
+        // does not refresh it again.
+        let changed = matches!(line.status, Status::Updated) || !line.containers.is_empty();
+        if changed
+            && !settings.dry_run
+            && let Err(error) = state::save(&settings.state_path, &state)
+        {
+            tracing::warn!("{error:#}");
+        }
         report.runtimes.push(line);
     }
 
