@@ -160,8 +160,12 @@ pub fn describe(error: &reqwest::Error) -> String {
     };
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        let cause_text = cause.to_string();
+        // hyper's "client error (Connect)" layer repeats what the words above say.
+        if !cause_text.starts_with("client error (") {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
         source = cause.source();
     }
     text

@@ -67,6 +67,7 @@ pub fn check(settings: &CheckSettings, env: Env) -> Result<(Report, State), Fata
         deadline: Instant::now() + settings.config.timeout,
     };
     let resolution = resolve::resolve_all(&targets, &platform, &options, env);
+    log_resolution_errors(&targets, &resolution.remotes);
 
     let mut report = Report::default();
     for (target, remote) in targets.iter().zip(resolution.remotes) {
@@ -113,6 +114,23 @@ pub fn check(settings: &CheckSettings, env: Env) -> Result<(Report, State), Fata
         started.elapsed().as_secs_f64()
     );
     Ok((report, state))
+}
+
+/// Logs each distinct registry error once, naming the runtimes it hit: a registry that
+/// cannot be reached is one line in the journal, not one per runtime.
+fn log_resolution_errors(targets: &[Target], remotes: &[Result<Remote>]) {
+    let mut errors: Vec<(String, Vec<&str>)> = Vec::new();
+    for (target, remote) in targets.iter().zip(remotes) {
+        let Err(error) = remote else { continue };
+        let text = format!("{error:#}");
+        match errors.iter_mut().find(|(t, _)| *t == text) {
+            Some((_, runtimes)) => runtimes.push(&target.runtime),
+            None => errors.push((text, vec![&target.runtime])),
+        }
+    }
+    for (text, runtimes) in errors {
+        tracing::warn!(runtimes = runtimes.join(","), "{text}");
+    }
 }
 
 /// Connects to the engine when the run can use it. Report-only runs carry on without it.
@@ -219,7 +237,6 @@ fn handle(
         Ok(remote) => remote,
         Err(error) => {
             let text = format!("{error:#}");
-            tracing::warn!(runtime = target.runtime, "{text}");
             if let Some(entry) = state.runtimes.get_mut(&target.runtime) {
                 decide::failed(entry, &text, None, now);
             }

@@ -399,3 +399,28 @@ fn a_no_change_run_costs_one_ping_one_token_and_one_head_per_runtime() {
         token.url
     );
 }
+
+#[test]
+fn an_unreachable_registry_is_one_log_line_and_a_failure_per_runtime() {
+    let sandbox = Sandbox::new();
+    sandbox
+        .config("image = \"127.0.0.1:1/ws/{runtime}:latest\"\nruntimes = [\"a\", \"b\", \"c\"]\n");
+    let ran = run(sandbox.cmd().args(["check", "--json"]));
+    assert_eq!(ran.code, 1);
+    for name in ["a", "b", "c"] {
+        let line = ran.runtime(name);
+        assert_eq!(line["status"], "failed");
+        assert!(
+            line["error"].as_str().unwrap().contains("cannot connect"),
+            "{line}"
+        );
+    }
+    let logged = ran
+        .stderr
+        .lines()
+        .filter(|l| l.contains("cannot connect"))
+        .collect::<Vec<_>>();
+    assert_eq!(logged.len(), 1, "{}", ran.stderr);
+    assert!(logged[0].contains("runtimes=a,b,c"), "{}", logged[0]);
+    assert!(!logged[0].contains("client error"), "{}", logged[0]);
+}
