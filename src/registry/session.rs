@@ -203,6 +203,15 @@ impl Session {
             if status.is_success() {
                 return Ok(response);
             }
+            if status == StatusCode::UNAUTHORIZED && !self.same_origin(response.url()) {
+                // A redirect led elsewhere and that host wants credentials. This
+                // registry's credentials are not for it, so none are sent there.
+                let host = response.url().host_str().unwrap_or_default().to_string();
+                bail!(
+                    "{method} {url}: redirected to {host}, which asks for credentials; \
+                     they are not sent to another host (watch the image under {host} instead)"
+                );
+            }
             if status == StatusCode::UNAUTHORIZED && !reauthenticated {
                 reauthenticated = true;
                 tracing::debug!(repository, "{method} {url}: 401; authenticating again");
@@ -215,6 +224,11 @@ impl Session {
             }
             return Err(error.into());
         }
+    }
+
+    /// True when `url` is on this session's registry (scheme, host and port).
+    fn same_origin(&self, url: &reqwest::Url) -> bool {
+        reqwest::Url::parse(&self.base).is_ok_and(|base| base.origin() == url.origin())
     }
 
     /// Answers the challenge in a 401 response and stores the resulting header.

@@ -424,3 +424,65 @@ fn an_unreachable_registry_is_one_log_line_and_a_failure_per_runtime() {
     assert!(logged[0].contains("runtimes=a,b,c"), "{}", logged[0]);
     assert!(!logged[0].contains("client error"), "{}", logged[0]);
 }
+
+/// A registry that wants Basic credentials and redirects every manifest request to `to`.
+fn redirecting_to(to: String) -> (FakeRegistry, Sandbox, String) {
+    let auth = base64::engine::general_purpose::STANDARD.encode("robot:a-only");
+    let expected = format!("Basic {auth}");
+    let from = FakeRegistry::start(move |seen: &Seen| {
+        if seen.header("Authorization") != Some(expected.as_str()) {
+            return Answer::status(401).header("WWW-Authenticate", r#"Basic realm="a""#);
+        }
+        match seen.path() {
+            "/v2/" => Answer::status(200),
+            path => Answer::status(307).header("Location", &format!("{to}{path}")),
+        }
+    });
+    let sandbox = Sandbox::new();
+    sandbox.docker_config(json!({"auths": {from.addr(): {"auth": auth.clone()}}}));
+    (from, sandbox, auth)
+}
+
+#[test]
+fn credentials_do_not_follow_a_redirect_to_another_host() {
+    let to = FakeRegistry::start(|seen: &Seen| match seen.method.as_str() {
+        "HEAD" => manifest_head(&digest('e'), OCI_MANIFEST),
+        _ => Answer::status(404),
+    });
+    let (from, sandbox, _) = redirecting_to(to.url());
+    let ran = digest_of(&from, &sandbox);
+    assert_eq!(
+        (ran.code, ran.stdout.trim()),
+        (0, digest('e').as_str()),
+        "{}",
+        ran.stderr
+    );
+    let at_target = to.seen();
+    assert_eq!(at_target.len(), 1, "{at_target:#?}");
+    assert_eq!(
+        at_target[0].header("Authorization"),
+        None,
+        "no credentials to another host"
+    );
+}
+
+#[test]
+fn a_redirect_to_a_host_that_wants_credentials_fails_without_sending_any() {
+    let to = FakeRegistry::start(|_: &Seen| {
+        Answer::status(401).header("WWW-Authenticate", r#"Basic realm="b""#)
+    });
+    let (from, sandbox, _) = redirecting_to(to.url().replace("127.0.0.1", "localhost"));
+    let ran = digest_of(&from, &sandbox);
+    assert_eq!(ran.code, 1);
+    assert!(
+        ran.stderr
+            .contains("redirected to localhost, which asks for credentials"),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        to.seen()
+            .iter()
+            .all(|s| s.header("Authorization").is_none())
+    );
+}
