@@ -95,8 +95,8 @@ fn installs_missing_packages_and_starts_the_engine() {
         "dockerd",
         "cargo fmt --all --check",
         "cargo clippy --all-targets -- -D warnings",
-        "cargo nextest run --no-fail-fast",
         "cargo test --doc",
+        "cargo nextest run --no-fail-fast",
     ];
     assert_eq!(outcome.calls, expected);
 }
