@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 
 /// Docker Hub's canonical name as the engine records it.
 pub const DOCKER_HUB: &str = "docker.io";
@@ -79,6 +79,7 @@ impl Reference {
         if registry.chars().any(|c| c.is_ascii_uppercase()) {
             bail!("image reference '{original}': registry host must be lowercase");
         }
+        check_registry(&registry).with_context(|| format!("image reference '{original}'"))?;
         let repository = if registry == DOCKER_HUB && !repository.contains('/') {
             format!("library/{repository}")
         } else {
@@ -172,16 +173,58 @@ pub fn check_runtime_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// One component of a repository path: lowercase letters and digits, with `.`, `_` and
-/// `-` allowed between them.
+/// One component of a repository path, as the docker grammar has it: runs of lowercase
+/// letters and digits joined by one `.`, one `_`, two `_`, or any number of `-`.
 fn is_path_component(text: &str) -> bool {
     let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    let separator_ok = |sep: &str| {
+        matches!(sep, "." | "_" | "__") || (!sep.is_empty() && sep.bytes().all(|b| b == b'-'))
+    };
     !text.is_empty()
         && text.starts_with(alnum)
         && text.ends_with(alnum)
+        && text.split(alnum).all(|sep| sep.is_empty() || separator_ok(sep))
         && text
             .chars()
             .all(|c| alnum(c) || matches!(c, '.' | '_' | '-'))
+}
+
+/// Checks a registry host: DNS labels (letters, digits, inner `-`) joined by `.`, or a
+/// bracketed IPv6 address, then an optional port. Caught here, a typo is a config error
+/// with a line number rather than a connection error on every run.
+fn check_registry(registry: &str) -> Result<()> {
+    let invalid = || {
+        anyhow!("'{registry}' is not a valid registry host (a DNS name or [IPv6], then :port)")
+    };
+    let label_ok = |label: &str| {
+        !label.is_empty()
+            && label.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && label.ends_with(|c: char| c.is_ascii_alphanumeric())
+            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    let (host_ok, port) = match registry.strip_prefix('[') {
+        Some(rest) => {
+            let (ip, after) = rest.split_once(']').ok_or_else(invalid)?;
+            let port = match after {
+                "" => None,
+                _ => Some(after.strip_prefix(':').ok_or_else(invalid)?),
+            };
+            (ip.parse::<std::net::Ipv6Addr>().is_ok(), port)
+        }
+        None => match registry.split_once(':') {
+            Some((host, port)) => (host.split('.').all(label_ok), Some(port)),
+            None => (registry.split('.').all(label_ok), None),
+        },
+    };
+    if !host_ok {
+        return Err(invalid());
+    }
+    if let Some(port) = port
+        && !port.parse::<u16>().is_ok_and(|p| p > 0)
+    {
+        bail!("'{registry}' has an invalid port '{port}' (1 to 65535)");
+    }
+    Ok(())
 }
 
 /// The `image` template: a reference with `{runtime}` in its repository path.
@@ -335,6 +378,38 @@ mod tests {
                 Reference::parse(text).is_err(),
                 "{text:?} should be rejected"
             );
+        }
+    }
+
+    #[test]
+    fn rejects_hosts_and_paths_the_docker_grammar_refuses() {
+        for text in [
+            "ghcr.io:abc/x",
+            "localhost:99999/x",
+            "localhost:/x",
+            "exa_mple.com/x",
+            "bad-.io/x",
+            "a..b.io/x",
+            ".io/x",
+            "[::1/x",
+            "[zz]:5000/x",
+            "ghcr.io/a..b/c",
+            "ghcr.io/a___b/c",
+            "ghcr.io/a_-b/c",
+            "ghcr.io/a._b/c",
+        ] {
+            let error = Reference::parse(text).err();
+            assert!(error.is_some(), "{text:?} should be rejected");
+        }
+        for text in [
+            "ghcr.io/a__b/c",
+            "ghcr.io/a--b/c",
+            "my-reg.example:5000/a.b/c_d",
+            "[::1]:5000/x",
+            "127.0.0.1:5000/x",
+            "localhost:65535/x",
+        ] {
+            assert!(Reference::parse(text).is_ok(), "{text:?} should be accepted");
         }
     }
 
