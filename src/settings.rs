@@ -81,13 +81,13 @@ pub fn platform(config: &Config, env: Env) -> Result<Option<Platform>> {
 /// (systemd), then the user state directory.
 pub fn state_path(flag: Option<&Path>, config: &Config, env: Env) -> Result<PathBuf> {
     if let Some(path) = flag {
-        return Ok(path.to_path_buf());
+        return checked_state_path(path).context("--state");
     }
     if let Some(path) = env("IMGWATCH_STATE") {
-        return Ok(PathBuf::from(path));
+        return checked_state_path(Path::new(&path)).context("$IMGWATCH_STATE");
     }
     if let Some(path) = &config.state {
-        return Ok(path.clone());
+        return checked_state_path(path).context("key 'state'");
     }
     if let Some(dir) = env("STATE_DIRECTORY") {
         // systemd may list several directories separated by ':'; ours is the first.
@@ -99,6 +99,22 @@ pub fn state_path(flag: Option<&Path>, config: &Config, env: Env) -> Result<Path
         Some(dir) => Ok(dir.join("state.json")),
         None => bail!("no state file location: pass --state or set $IMGWATCH_STATE"),
     }
+}
+
+/// A state path the user gave, refused when it cannot name a file: the lock file would
+/// land beside a directory, or in the working directory for an empty path.
+fn checked_state_path(path: &Path) -> Result<PathBuf> {
+    if path.as_os_str().is_empty() {
+        bail!("the state file path is empty");
+    }
+    if path.is_dir() || path.as_os_str().as_encoded_bytes().ends_with(b"/") {
+        bail!(
+            "state file {} is a directory; name a file in it, such as {}",
+            path.display(),
+            path.join("state.json").display()
+        );
+    }
+    Ok(path.to_path_buf())
 }
 
 /// Resolves the state path for `status` and `forget`.

@@ -249,3 +249,52 @@ fn status_of_a_fresh_host_says_nothing_is_recorded() {
     );
     assert!(!sandbox.state_path().exists(), "status creates nothing");
 }
+
+/// Every path under `dir`, sorted, to compare before and after a command.
+fn listing(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut paths = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(next) = pending.pop() {
+        for entry in fs::read_dir(&next).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path.clone());
+            }
+            paths.push(path);
+        }
+    }
+    paths.sort();
+    paths
+}
+
+#[test]
+fn an_empty_or_directory_state_path_is_a_usage_error_that_creates_nothing() {
+    let sandbox = Sandbox::new();
+    sandbox.config("runtimes = []\ndiscover = false\n");
+    let dir = sandbox.path("a-directory");
+    let cwd = sandbox.path("cwd");
+    fs::create_dir_all(&dir).unwrap();
+    fs::create_dir_all(&cwd).unwrap();
+    let dir = dir.display().to_string();
+    let slash = format!("{}/missing/", sandbox.dir.path().display());
+    let before = listing(sandbox.dir.path());
+    let cases: [(&[&str], &str); 4] = [
+        (&["check", "--state", &dir], "is a directory"),
+        (&["check", "--state", &slash], "is a directory"),
+        (&["status", "--state", &dir], "is a directory"),
+        (&["forget", "--all", "--state", &dir], "is a directory"),
+    ];
+    for (args, needle) in cases {
+        let ran = run(sandbox.cmd().current_dir(&cwd).args(args));
+        assert_usage(&ran, &[needle]);
+        assert_eq!(listing(sandbox.dir.path()), before, "{args:?} created files");
+    }
+
+    // clap refuses an empty --state itself; the config key needs its own check.
+    sandbox.config("runtimes = []\ndiscover = false\nstate = \"\"\n");
+    let before = listing(sandbox.dir.path());
+    let mut cmd = sandbox.cmd();
+    let ran = run(cmd.current_dir(&cwd).env_remove("IMGWATCH_STATE").arg("check"));
+    assert_usage(&ran, &["key 'state'", "empty"]);
+    assert_eq!(listing(sandbox.dir.path()), before, "state = \"\" created files");
+}
