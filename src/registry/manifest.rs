@@ -114,11 +114,40 @@ pub fn select_platform(index: &[u8], platform: &Platform) -> Result<String> {
 
 /// Checks that a body is a manifest of an accepted type.
 pub fn check_media_type(media_type: &str) -> Result<()> {
-    let base = media_type.split(';').next().unwrap_or("").trim();
-    if ![OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST].contains(&base) {
+    if !is_accepted(media_type) {
         bail!("unexpected manifest media type '{media_type}'");
     }
     Ok(())
+}
+
+/// True for the four types imgwatch asks for.
+pub fn is_accepted(media_type: &str) -> bool {
+    let base = media_type.split(';').next().unwrap_or("").trim();
+    [OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST].contains(&base)
+}
+
+/// Checks the `Content-Type` a registry served with a manifest. `Ok(true)` for an accepted
+/// type; `Ok(false)` when it says nothing (missing, `application/json`, ...) and the body
+/// has to tell; an error for a manifest type that was not asked for.
+///
+/// A schema 1 answer means the registry ignored `Accept` (or holds a legacy image); the
+/// distribution server converts and signs such answers on the fly, so their digest can
+/// change on every request and would look like a new image every run.
+pub fn check_served(media_type: &str) -> Result<bool> {
+    let base = media_type.split(';').next().unwrap_or("").trim();
+    if is_accepted(base) {
+        return Ok(true);
+    }
+    if base.starts_with("application/vnd.docker.distribution.manifest.v1") {
+        bail!(
+            "the registry served a schema 1 manifest ('{media_type}'), which is not watched: \
+             its digest can change on every request (push the image as schema 2 or OCI)"
+        );
+    }
+    if base.starts_with("application/vnd.") {
+        bail!("unexpected manifest media type '{media_type}'");
+    }
+    Ok(false)
 }
 
 #[cfg(test)]
@@ -172,6 +201,16 @@ mod tests {
         );
         assert!(check_media_type("text/html").is_err());
         assert!(check_media_type(&format!("{DOCKER_MANIFEST}; charset=utf-8")).is_ok());
+        assert!(check_served(OCI_INDEX).unwrap());
+        for generic in ["", "application/json", "application/octet-stream"] {
+            assert!(!check_served(generic).unwrap(), "{generic:?}");
+        }
+        for refused in [
+            "application/vnd.docker.distribution.manifest.v1+prettyjws",
+            "application/vnd.oci.artifact.manifest.v1+json",
+        ] {
+            assert!(check_served(refused).is_err(), "{refused}");
+        }
     }
 
     #[test]

@@ -115,6 +115,7 @@ impl Session {
         let url = format!("{}/v2/{repository}/manifests/{target}", self.base);
         let response = self.request("HEAD", &url, repository, &|| self.http.head(&url))?;
         let media_type = header(&response, CONTENT_TYPE.as_str()).unwrap_or_default();
+        manifest::check_served(&media_type).with_context(|| format!("HEAD {url}"))?;
         match header(&response, "docker-content-digest") {
             Some(digest) => {
                 check_digest(&digest)
@@ -142,6 +143,9 @@ impl Session {
         let url = format!("{}/v2/{repository}/manifests/{target}", self.base);
         let response = self.request("GET", &url, repository, &|| self.http.get(&url))?;
         let served = header(&response, CONTENT_TYPE.as_str());
+        if let Some(served) = &served {
+            manifest::check_served(served).with_context(|| format!("GET {url}"))?;
+        }
         let body = http::read_capped(response, MAX_MANIFEST_BYTES)
             .with_context(|| format!("GET {url}"))?;
         let media_type = served
@@ -161,20 +165,24 @@ impl Session {
     /// The digest of the manifest serving `platform` under a tag whose HEAD is `head`.
     ///
     /// A single manifest serves every platform it is pulled on, so its own digest is the
-    /// answer; for an index, the index is fetched (by digest) and the entry chosen.
+    /// answer; for an index, the index is fetched (by digest) and the entry chosen. When
+    /// the HEAD named no usable type, the manifest is fetched to learn it.
     pub fn platform_digest(
         &self,
         repository: &str,
         head: &Head,
         platform: &Platform,
     ) -> Result<String> {
-        if !head.is_index() {
+        if !head.is_index() && manifest::is_accepted(&head.media_type) {
             return Ok(head.digest.clone());
         }
-        let body = match &head.body {
-            Some(body) => body.clone(),
-            None => self.get(repository, &head.digest)?.1,
+        let (media_type, body) = match &head.body {
+            Some(body) => (head.media_type.clone(), body.clone()),
+            None => self.get(repository, &head.digest)?,
         };
+        if !manifest::is_index(&media_type) {
+            return Ok(head.digest.clone());
+        }
         manifest::select_platform(&body, platform)
             .with_context(|| format!("{}/{repository}@{}", self.registry, head.digest))
     }
