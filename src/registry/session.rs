@@ -95,6 +95,12 @@ impl Session {
         match response.status() {
             status if status.is_success() => {}
             StatusCode::UNAUTHORIZED => session.authenticate(&response)?,
+            // Some registries and proxies serve no `/v2/` endpoint (404) or refuse it
+            // alone. The docker engine carries on without a challenge then, and so does
+            // imgwatch: a manifest request that needs auth brings its own 401.
+            status if status.is_client_error() => {
+                tracing::debug!("GET {url}: {status}; going on without a challenge");
+            }
             _ => return Err(http::status_error("GET", &url, response).into()),
         }
         Ok(session)

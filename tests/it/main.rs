@@ -8,6 +8,7 @@ mod harness;
 mod packaging;
 mod recreate_cli;
 mod refresh;
+mod registry_auth;
 mod registry_fake;
 mod ship;
 mod support;

@@ -1,0 +1,70 @@
+//! How a run authenticates when the registry asks late or again: a `/v2/` ping that says
+//! nothing useful, tokens refused mid-run, and credential helpers.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::support::fake::{OCI_MANIFEST, Seen, digest, manifest_head};
+use crate::support::{Answer, FakeRegistry, Sandbox, run};
+
+/// A registry that issues numbered tokens (`tok-1`, `tok-2`, ...) and answers a manifest
+/// HEAD only with a token `accepts` allows. An unauthenticated `GET /v2/` gets `ping`
+/// (with the Bearer challenge when it is 401).
+fn token_registry(ping: u16, accepts: fn(u32) -> bool) -> FakeRegistry {
+    let issued = Arc::new(AtomicU32::new(0));
+    let cell = Arc::new(OnceLock::<String>::new());
+    let base = cell.clone();
+    let fake = FakeRegistry::start(move |seen: &Seen| {
+        let realm = base.get().cloned().unwrap_or_default();
+        let challenge = format!(r#"Bearer realm="{realm}/token",service="fake""#);
+        let token = seen
+            .header("Authorization")
+            .and_then(|v| v.strip_prefix("Bearer tok-"))
+            .and_then(|n| n.parse::<u32>().ok());
+        match (seen.method.as_str(), seen.path()) {
+            ("GET", "/token") => {
+                let n = issued.fetch_add(1, Ordering::SeqCst) + 1;
+                Answer::json(200, json!({"token": format!("tok-{n}"), "expires_in": 60}))
+            }
+            ("GET", "/v2/") if ping == 401 && token.is_none() => {
+                Answer::status(401).header("WWW-Authenticate", &challenge)
+            }
+            ("GET", "/v2/") if ping == 401 => Answer::status(200),
+            ("GET", "/v2/") => Answer::status(ping),
+            ("HEAD", _) if token.is_some_and(accepts) => manifest_head(&digest('a'), OCI_MANIFEST),
+            // Held a moment, so every runtime's HEAD is refused before any of them renews.
+            ("HEAD", path) => {
+                let repository = path
+                    .trim_start_matches("/v2/")
+                    .split("/manifests/")
+                    .next()
+                    .unwrap_or_default();
+                let scoped = format!(r#"{challenge},scope="repository:{repository}:pull""#);
+                Answer::status(401)
+                    .header("WWW-Authenticate", &scoped)
+                    .delay(Duration::from_millis(300))
+            }
+            _ => Answer::status(404),
+        }
+    });
+    cell.set(fake.url()).unwrap();
+    fake
+}
+
+#[test]
+fn a_ping_answered_404_still_lets_manifests_authenticate() {
+    let fake = token_registry(404, |_| true);
+    let ran = run(Sandbox::new()
+        .cmd()
+        .args(["digest", &format!("{}/team/app:latest", fake.addr())]));
+    assert_eq!(
+        (ran.code, ran.stdout.trim()),
+        (0, digest('a').as_str()),
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(fake.count("GET", "/token"), 1);
+}
