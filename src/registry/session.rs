@@ -94,7 +94,10 @@ impl Session {
         let response = http::send("GET", &url, session.deadline, &|| session.http.get(&url))?;
         match response.status() {
             status if status.is_success() => {}
-            StatusCode::UNAUTHORIZED => session.authenticate(&response)?,
+            StatusCode::UNAUTHORIZED => {
+                let value = session.authenticate(&response)?;
+                *session.authorization.lock().unwrap_or_else(|p| p.into_inner()) = Some(value);
+            }
             // Some registries and proxies serve no `/v2/` endpoint (404) or refuse it
             // alone. The docker engine carries on without a challenge then, and so does
             // imgwatch: a manifest request that needs auth brings its own 401.
@@ -193,8 +196,9 @@ impl Session {
             .with_context(|| format!("{}/{repository}@{}", self.registry, head.digest))
     }
 
-    /// Sends an authenticated request; on 401, re-authenticates once from the new
-    /// challenge (an expired token, or a scope the ping could not know) and retries.
+    /// Sends an authenticated request; on 401 (an expired token, or a scope the ping
+    /// could not know) retries with fresh authorization: one a concurrent request
+    /// already renewed, or one renewed here, at most once per request.
     fn request(
         &self,
         method: &str,
@@ -202,8 +206,10 @@ impl Session {
         repository: &str,
         build: &dyn Fn() -> RequestBuilder,
     ) -> Result<Response> {
-        let mut reauthenticated = false;
+        let mut renewed_here = false;
+        let mut attempt = 0;
         loop {
+            attempt += 1;
             let authorization = self.current_authorization();
             let build_authorized = || {
                 let req = build().header(ACCEPT, manifest::ACCEPT);
@@ -226,10 +232,11 @@ impl Session {
                      they are not sent to another host (watch the image under {host} instead)"
                 );
             }
-            if status == StatusCode::UNAUTHORIZED && !reauthenticated {
-                reauthenticated = true;
-                tracing::debug!(repository, "{method} {url}: 401; authenticating again");
-                self.authenticate(&response)?;
+            if status == StatusCode::UNAUTHORIZED
+                && attempt < 3
+                && self.renew(&response, authorization.as_ref(), &mut renewed_here)?
+            {
+                tracing::debug!(repository, "{method} {url}: 401; trying renewed authorization");
                 continue;
             }
             let mut error = http::status_error(method, url, response);
@@ -240,13 +247,37 @@ impl Session {
         }
     }
 
+    /// Makes fresh authorization after a 401 to a request sent with `used`; false when
+    /// there is nothing new to try.
+    ///
+    /// The lock is held while a token is fetched, so requests refused at the same time
+    /// (every runtime of the run, when a token expires) wait for one renewal and share it
+    /// rather than each fetching their own.
+    fn renew(
+        &self,
+        response: &Response,
+        used: Option<&HeaderValue>,
+        renewed_here: &mut bool,
+    ) -> Result<bool> {
+        let mut current = self.authorization.lock().unwrap_or_else(|p| p.into_inner());
+        if current.as_ref() != used {
+            return Ok(true);
+        }
+        if *renewed_here {
+            return Ok(false);
+        }
+        *renewed_here = true;
+        *current = Some(self.authenticate(response)?);
+        Ok(true)
+    }
+
     /// True when `url` is on this session's registry (scheme, host and port).
     fn same_origin(&self, url: &reqwest::Url) -> bool {
         reqwest::Url::parse(&self.base).is_ok_and(|base| base.origin() == url.origin())
     }
 
-    /// Answers the challenge in a 401 response and stores the resulting header.
-    fn authenticate(&self, response: &Response) -> Result<()> {
+    /// Answers the challenge in a 401 response: the `Authorization` value to send.
+    fn authenticate(&self, response: &Response) -> Result<HeaderValue> {
         let values: Vec<&str> = response
             .headers()
             .get_all(WWW_AUTHENTICATE)
@@ -289,8 +320,7 @@ impl Session {
                 auth::basic_header(credentials)?
             }
         };
-        *self.authorization.lock().unwrap_or_else(|p| p.into_inner()) = Some(value);
-        Ok(())
+        Ok(value)
     }
 
     fn current_authorization(&self) -> Option<HeaderValue> {

@@ -54,6 +54,23 @@ fn token_registry(ping: u16, accepts: fn(u32) -> bool) -> FakeRegistry {
     fake
 }
 
+/// A sandbox watching runtimes `a`, `b` and `c` on the fake.
+fn watching_three(fake: &FakeRegistry) -> Sandbox {
+    let sandbox = Sandbox::new();
+    sandbox.config(&format!(
+        "image = \"{}/ws/template-{{runtime}}:latest\"\nruntimes = [\"a\", \"b\", \"c\"]\n",
+        fake.addr()
+    ));
+    sandbox
+}
+
+fn assert_all_seeded(ran: &crate::support::Ran) {
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    for name in ["a", "b", "c"] {
+        assert_eq!(ran.runtime(name)["status"], "seeded", "{}", ran.stderr);
+    }
+}
+
 #[test]
 fn a_ping_answered_404_still_lets_manifests_authenticate() {
     let fake = token_registry(404, |_| true);
@@ -67,4 +84,22 @@ fn a_ping_answered_404_still_lets_manifests_authenticate() {
         ran.stderr
     );
     assert_eq!(fake.count("GET", "/token"), 1);
+}
+
+#[test]
+fn runtimes_refused_at_once_share_one_token() {
+    // The ping needs no auth; every HEAD does (scope-specific auth).
+    let fake = token_registry(200, |_| true);
+    let ran = run(watching_three(&fake).cmd().args(["check", "--json"]));
+    assert_all_seeded(&ran);
+    assert_eq!(fake.count("GET", "/token"), 1, "{:#?}", fake.seen());
+}
+
+#[test]
+fn an_expired_token_is_renewed_once_for_all_runtimes() {
+    // The ping's token (tok-1) has expired by the time the HEADs use it.
+    let fake = token_registry(401, |n| n >= 2);
+    let ran = run(watching_three(&fake).cmd().args(["check", "--json"]));
+    assert_all_seeded(&ran);
+    assert_eq!(fake.count("GET", "/token"), 2, "{:#?}", fake.seen());
 }
