@@ -2,6 +2,14 @@
 //! the docker client's config (`auths`, `credsStore`, `credHelpers`).
 
 use std::fmt;
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Longest a credential helper may take, and never more than half the run's time left.
+/// A helper waiting for a keyring to be unlocked would otherwise hold the run, and with
+/// it the lock every later run waits for, without end.
+pub const HELPER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A secret the registry (or its token realm) accepts. Never printed: `Debug` redacts it.
 #[derive(Clone, PartialEq, Eq)]
@@ -47,12 +55,13 @@ impl fmt::Display for Source {
 /// Finds credentials for a registry host: the GHCR pair first (for `ghcr.io` only), then
 /// the docker client config. `None` means anonymous access.
 ///
-/// A broken docker config or a failing credential helper is logged and treated as no
-/// credentials: public images still resolve, and a private one fails with the
+/// A broken docker config or a failing or silent credential helper is logged and treated
+/// as no credentials: public images still resolve, and a private one fails with the
 /// registry's own 401, which says more than a helper's error.
 pub fn lookup(
     registry: &str,
     env: &dyn Fn(&str) -> Option<String>,
+    deadline: Instant,
 ) -> Option<(Credentials, Source)> {
     if registry == "ghcr.io" {
         let user = env("GHCR_USER").filter(|v| !v.is_empty());
@@ -75,7 +84,17 @@ pub fn lookup(
         registry
     };
     use docker_credential::{CredentialRetrievalError as E, DockerCredential};
-    match docker_credential::get_credential(server) {
+    let budget = (deadline.saturating_duration_since(Instant::now()) / 2).min(HELPER_TIMEOUT);
+    let Some(answer) = docker_config_credential(server, budget) else {
+        let helper = helper_name(server, env).unwrap_or_else(|| "credential helper".into());
+        tracing::warn!(
+            registry,
+            "{helper} gave no answer within {}s; trying anonymously",
+            budget.as_secs()
+        );
+        return None;
+    };
+    match answer {
         Ok(DockerCredential::UsernamePassword(username, password)) => Some((
             Credentials::Basic { username, password },
             Source::DockerConfig,
@@ -86,10 +105,7 @@ pub fn lookup(
         Err(E::NoCredentialConfigured | E::ConfigNotFound) => None,
         Err(E::ConfigReadError) => {
             // Missing and unreadable look the same from here; only say so when it exists.
-            let dir = env("DOCKER_CONFIG").or_else(|| env("HOME").map(|h| format!("{h}/.docker")));
-            if let Some(path) = dir.map(|d| std::path::PathBuf::from(d).join("config.json"))
-                && path.exists()
-            {
+            if let Some(path) = docker_config_path(env).filter(|p| p.exists()) {
                 tracing::warn!(path = %path.display(), "cannot read the docker client config");
             }
             None
@@ -108,6 +124,41 @@ pub fn lookup(
             None
         }
     }
+}
+
+/// Asks the docker client config (and any helper it names), giving up after `budget`.
+///
+/// The lookup runs on a thread of its own because the helper cannot be given a timeout.
+/// When it is given up on, the helper process is left to finish on its own; it holds
+/// nothing of the run's (file descriptors are not inherited), and under systemd it ends
+/// with the unit.
+fn docker_config_credential(
+    server: &str,
+    budget: Duration,
+) -> Option<Result<docker_credential::DockerCredential, docker_credential::CredentialRetrievalError>>
+{
+    let (sender, receiver) = mpsc::channel();
+    let server = server.to_string();
+    std::thread::spawn(move || {
+        let _ = sender.send(docker_credential::get_credential(&server));
+    });
+    receiver.recv_timeout(budget).ok()
+}
+
+/// `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`, as the docker client has it.
+fn docker_config_path(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
+    let dir = env("DOCKER_CONFIG").or_else(|| env("HOME").map(|h| format!("{h}/.docker")))?;
+    Some(PathBuf::from(dir).join("config.json"))
+}
+
+/// The helper program the docker client config names for `server`, for messages.
+fn helper_name(server: &str, env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    let bytes = std::fs::read(docker_config_path(env)?).ok()?;
+    let config: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let name = config["credHelpers"][server]
+        .as_str()
+        .or_else(|| config["credsStore"].as_str())?;
+    Some(format!("docker-credential-{name}"))
 }
 
 #[cfg(test)]
@@ -137,7 +188,7 @@ mod tests {
             "DOCKER_CONFIG" => Some("/nonexistent-imgwatch".to_string()),
             _ => None,
         };
-        let (creds, source) = lookup("ghcr.io", &env).unwrap();
+        let (creds, source) = lookup("ghcr.io", &env, Instant::now()).unwrap();
         assert_eq!(source, Source::GhcrEnv);
         assert_eq!(
             creds,

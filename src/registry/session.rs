@@ -74,7 +74,7 @@ impl Session {
             registry
         };
         let base = format!("{}://{host}", if plain_http { "http" } else { "https" });
-        let credentials = credentials::lookup(registry, env).map(|(credentials, source)| {
+        let credentials = credentials::lookup(registry, env, options.deadline).map(|(credentials, source)| {
             tracing::debug!(registry, "using credentials from {source}");
             credentials
         });

@@ -103,3 +103,88 @@ fn an_expired_token_is_renewed_once_for_all_runtimes() {
     assert_all_seeded(&ran);
     assert_eq!(fake.count("GET", "/token"), 2, "{:#?}", fake.seen());
 }
+
+/// Puts an executable `docker-credential-<name>` with this shell body in the sandbox.
+fn helper(sandbox: &Sandbox, name: &str, body: &str) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = sandbox.path("bin");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("docker-credential-{name}"));
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    format!("{}:{}", dir.display(), std::env::var("PATH").unwrap_or_default())
+}
+
+/// A registry that wants nothing but serves `digest('a')` for every manifest.
+fn anonymous_registry() -> FakeRegistry {
+    FakeRegistry::start(|seen: &Seen| match seen.method.as_str() {
+        "HEAD" => manifest_head(&digest('a'), OCI_MANIFEST),
+        _ => Answer::status(200),
+    })
+}
+
+#[test]
+fn a_credential_helper_for_a_host_and_port_is_asked_for_that_address() {
+    let expected = format!(
+        "Basic {}",
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "robot:from-helper")
+    );
+    let fake = FakeRegistry::start(move |seen: &Seen| {
+        if seen.header("Authorization") != Some(expected.as_str()) {
+            return Answer::status(401).header("WWW-Authenticate", r#"Basic realm="x""#);
+        }
+        match seen.method.as_str() {
+            "HEAD" => manifest_head(&digest('b'), OCI_MANIFEST),
+            _ => Answer::status(200),
+        }
+    });
+    let sandbox = Sandbox::new();
+    let asked = sandbox.path("asked");
+    let path = helper(
+        &sandbox,
+        "fake",
+        &format!(
+            "cat > {}\necho '{{\"Username\":\"robot\",\"Secret\":\"from-helper\"}}'",
+            asked.display()
+        ),
+    );
+    sandbox.docker_config(json!({"credHelpers": {fake.addr(): "fake"}}));
+    let reference = format!("{}/team/app:latest", fake.addr());
+    let ran = run(sandbox.cmd().env("PATH", path).args(["digest", &reference]));
+    assert_eq!(
+        (ran.code, ran.stdout.trim()),
+        (0, digest('b').as_str()),
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(std::fs::read_to_string(asked).unwrap(), fake.addr());
+    assert!(!ran.stderr.contains("from-helper"), "{}", ran.stderr);
+}
+
+#[test]
+fn a_hanging_credential_helper_does_not_hold_up_the_run() {
+    let fake = anonymous_registry();
+    let sandbox = Sandbox::new();
+    let path = helper(&sandbox, "stuck", "sleep 30");
+    sandbox.docker_config(json!({"credHelpers": {fake.addr(): "stuck"}}));
+    sandbox.config("timeout = \"4s\"\n");
+    let started = std::time::Instant::now();
+    let reference = format!("{}/team/app:latest", fake.addr());
+    let ran = run(sandbox.cmd().env("PATH", path).args(["digest", &reference]));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        (ran.code, ran.stdout.trim()),
+        (0, digest('a').as_str()),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        ran.stderr.contains("docker-credential-stuck"),
+        "{}",
+        ran.stderr
+    );
+}
