@@ -110,6 +110,14 @@ pub fn lookup(
             }
             None
         }
+        // A credential store asked for a host it holds nothing for: the usual case for a
+        // public registry on a desktop login, not worth a warning every run.
+        Err(E::HelperFailure { helper, stdout, .. })
+            if stdout.contains("credentials not found") =>
+        {
+            tracing::debug!(registry, helper, "credential helper holds nothing for it");
+            None
+        }
         Err(E::HelperFailure { helper, .. }) => {
             // The helper's output is not logged: it may echo what it was given.
             tracing::warn!(

@@ -188,3 +188,20 @@ fn a_hanging_credential_helper_does_not_hold_up_the_run() {
         ran.stderr
     );
 }
+
+#[test]
+fn a_credential_store_without_an_entry_is_not_a_warning() {
+    let fake = anonymous_registry();
+    let sandbox = Sandbox::new();
+    // What the docker-credential-helpers print when they hold nothing for the address.
+    let path = helper(
+        &sandbox,
+        "store",
+        "cat >/dev/null\necho 'credentials not found in native keychain'\nexit 1",
+    );
+    sandbox.docker_config(json!({"credsStore": "store"}));
+    let reference = format!("{}/team/app:latest", fake.addr());
+    let ran = run(sandbox.cmd().env("PATH", path).args(["digest", &reference]));
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    assert!(!ran.stderr.contains("warning"), "{}", ran.stderr);
+}
