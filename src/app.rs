@@ -48,35 +48,43 @@ fn dispatch(cli: &Cli) -> Result<u8, Fatal> {
             };
             run::finish(&settings, finished, status, started);
             outcome?;
-            printed.map_err(print_error)?;
+            written(printed)?;
             Ok(status)
         }
         Command::Status(args) => {
             let state = run::status(args.state.as_deref(), config, env)?;
-            output::status(&mut stdout, &state, args.json).map_err(print_error)?;
+            written(output::status(&mut stdout, &state, args.json))?;
             Ok(EXIT_OK)
         }
         Command::Digest(args) => {
             let digest = run::digest(args, config, env)?;
-            writeln!(stdout, "{digest}").map_err(print_error)?;
+            written(writeln!(stdout, "{digest}"))?;
             Ok(EXIT_OK)
         }
         Command::Forget(args) => {
             let dropped = run::forget(args, config, env)?;
             for name in dropped {
-                writeln!(stdout, "forgot {name}").map_err(print_error)?;
+                written(writeln!(stdout, "forgot {name}"))?;
             }
             Ok(EXIT_OK)
         }
         Command::Completions { shell } => {
-            crate::docs::completions(*shell, &mut stdout).map_err(print_error)?;
+            written(crate::docs::completions(*shell, &mut stdout))?;
             Ok(EXIT_OK)
         }
     }
 }
 
-fn print_error(error: io::Error) -> Fatal {
-    Fatal::failure(anyhow::Error::new(error).context("cannot write to stdout"))
+/// The outcome of writing to stdout. A reader that closed the pipe early (`| head`)
+/// chose to stop reading; that changes nothing about how the command went, so it is
+/// neither an error message nor an exit status of its own.
+fn written(result: io::Result<()>) -> Result<(), Fatal> {
+    match result {
+        Err(error) if error.kind() != io::ErrorKind::BrokenPipe => {
+            Err(Fatal::failure(anyhow::Error::new(error).context("cannot write to stdout")))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn is_broken_pipe(error: &anyhow::Error) -> bool {

@@ -298,3 +298,47 @@ fn an_empty_or_directory_state_path_is_a_usage_error_that_creates_nothing() {
     assert_usage(&ran, &["key 'state'", "empty"]);
     assert_eq!(listing(sandbox.dir.path()), before, "state = \"\" created files");
 }
+
+/// Runs a command whose reader closes stdout at once, as `| head -0` would.
+fn with_stdout_closed(sandbox: &Sandbox, args: &[&str]) -> crate::support::Ran {
+    use std::process::Stdio;
+    let mut child = sandbox
+        .process()
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    crate::support::Ran {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::new(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn a_closed_pipe_ends_quietly_with_the_command_s_own_status() {
+    use crate::support::fake::{OCI_MANIFEST, digest, manifest_head};
+    let fake = crate::support::FakeRegistry::start(|seen| match seen.method.as_str() {
+        "HEAD" => manifest_head(&digest('a'), OCI_MANIFEST),
+        _ => crate::support::Answer::status(200),
+    });
+    let sandbox = Sandbox::new();
+    sandbox.config(&format!(
+        "image = \"{}/ws/{{runtime}}:latest\"\nruntimes = [\"a\", \"b\"]\n",
+        fake.addr()
+    ));
+    let reference = format!("{}/ws/a:latest", fake.addr());
+    for args in [
+        &["check"][..],
+        &["status"],
+        &["status", "--json"],
+        &["digest", &reference],
+    ] {
+        let ran = with_stdout_closed(&sandbox, args);
+        assert_eq!(ran.code, 0, "{args:?}: {}", ran.stderr);
+        assert!(!ran.stderr.contains("imgwatch: error"), "{args:?}: {}", ran.stderr);
+    }
+}
