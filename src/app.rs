@@ -80,9 +80,9 @@ fn dispatch(cli: &Cli) -> Result<u8, Fatal> {
 /// neither an error message nor an exit status of its own.
 fn written(result: io::Result<()>) -> Result<(), Fatal> {
     match result {
-        Err(error) if error.kind() != io::ErrorKind::BrokenPipe => {
-            Err(Fatal::failure(anyhow::Error::new(error).context("cannot write to stdout")))
-        }
+        Err(error) if error.kind() != io::ErrorKind::BrokenPipe => Err(Fatal::failure(
+            anyhow::Error::new(error).context("cannot write to stdout"),
+        )),
         _ => Ok(()),
     }
 }

@@ -74,10 +74,11 @@ impl Session {
             registry
         };
         let base = format!("{}://{host}", if plain_http { "http" } else { "https" });
-        let credentials = credentials::lookup(registry, env, options.deadline).map(|(credentials, source)| {
-            tracing::debug!(registry, "using credentials from {source}");
-            credentials
-        });
+        let credentials =
+            credentials::lookup(registry, env, options.deadline).map(|(credentials, source)| {
+                tracing::debug!(registry, "using credentials from {source}");
+                credentials
+            });
         let session = Session {
             http,
             registry: registry.to_string(),
@@ -96,7 +97,10 @@ impl Session {
             status if status.is_success() => {}
             StatusCode::UNAUTHORIZED => {
                 let value = session.authenticate(&response)?;
-                *session.authorization.lock().unwrap_or_else(|p| p.into_inner()) = Some(value);
+                *session
+                    .authorization
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = Some(value);
             }
             // Some registries and proxies serve no `/v2/` endpoint (404) or refuse it
             // alone. The docker engine carries on without a challenge then, and so does
@@ -236,7 +240,10 @@ impl Session {
                 && attempt < 3
                 && self.renew(&response, authorization.as_ref(), &mut renewed_here)?
             {
-                tracing::debug!(repository, "{method} {url}: 401; trying renewed authorization");
+                tracing::debug!(
+                    repository,
+                    "{method} {url}: 401; trying renewed authorization"
+                );
                 continue;
             }
             let mut error = http::status_error(method, url, response);

@@ -287,16 +287,27 @@ fn an_empty_or_directory_state_path_is_a_usage_error_that_creates_nothing() {
     for (args, needle) in cases {
         let ran = run(sandbox.cmd().current_dir(&cwd).args(args));
         assert_usage(&ran, &[needle]);
-        assert_eq!(listing(sandbox.dir.path()), before, "{args:?} created files");
+        assert_eq!(
+            listing(sandbox.dir.path()),
+            before,
+            "{args:?} created files"
+        );
     }
 
     // clap refuses an empty --state itself; the config key needs its own check.
     sandbox.config("runtimes = []\ndiscover = false\nstate = \"\"\n");
     let before = listing(sandbox.dir.path());
     let mut cmd = sandbox.cmd();
-    let ran = run(cmd.current_dir(&cwd).env_remove("IMGWATCH_STATE").arg("check"));
+    let ran = run(cmd
+        .current_dir(&cwd)
+        .env_remove("IMGWATCH_STATE")
+        .arg("check"));
     assert_usage(&ran, &["key 'state'", "empty"]);
-    assert_eq!(listing(sandbox.dir.path()), before, "state = \"\" created files");
+    assert_eq!(
+        listing(sandbox.dir.path()),
+        before,
+        "state = \"\" created files"
+    );
 }
 
 /// Runs a command whose reader closes stdout at once, as `| head -0` would.
@@ -339,6 +350,10 @@ fn a_closed_pipe_ends_quietly_with_the_command_s_own_status() {
     ] {
         let ran = with_stdout_closed(&sandbox, args);
         assert_eq!(ran.code, 0, "{args:?}: {}", ran.stderr);
-        assert!(!ran.stderr.contains("imgwatch: error"), "{args:?}: {}", ran.stderr);
+        assert!(
+            !ran.stderr.contains("imgwatch: error"),
+            "{args:?}: {}",
+            ran.stderr
+        );
     }
 }

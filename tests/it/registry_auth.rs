@@ -112,7 +112,11 @@ fn helper(sandbox: &Sandbox, name: &str, body: &str) -> String {
     let path = dir.join(format!("docker-credential-{name}"));
     std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    format!("{}:{}", dir.display(), std::env::var("PATH").unwrap_or_default())
+    format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
 }
 
 /// A registry that wants nothing but serves `digest('a')` for every manifest.
@@ -127,7 +131,10 @@ fn anonymous_registry() -> FakeRegistry {
 fn a_credential_helper_for_a_host_and_port_is_asked_for_that_address() {
     let expected = format!(
         "Basic {}",
-        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "robot:from-helper")
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            "robot:from-helper"
+        )
     );
     let fake = FakeRegistry::start(move |seen: &Seen| {
         if seen.header("Authorization") != Some(expected.as_str()) {

@@ -522,15 +522,17 @@ fn learns_an_index_from_its_body_when_head_names_no_type() {
         hex::encode(<sha2::Sha256 as sha2::Digest>::digest(index.as_bytes()))
     );
     let head_digest = index_digest.clone();
-    let fake = FakeRegistry::start(move |seen: &Seen| match (seen.method.as_str(), seen.path()) {
-        // Some registries answer HEAD without a Content-Type.
-        ("HEAD", _) => Answer::status(200).header("Docker-Content-Digest", &head_digest),
-        ("GET", "/v2/") => Answer::status(200),
-        ("GET", _) => Answer::status(200)
-            .header("Content-Type", "application/vnd.oci.image.index.v1+json")
-            .body(index.clone()),
-        _ => Answer::status(404),
-    });
+    let fake = FakeRegistry::start(
+        move |seen: &Seen| match (seen.method.as_str(), seen.path()) {
+            // Some registries answer HEAD without a Content-Type.
+            ("HEAD", _) => Answer::status(200).header("Docker-Content-Digest", &head_digest),
+            ("GET", "/v2/") => Answer::status(200),
+            ("GET", _) => Answer::status(200)
+                .header("Content-Type", "application/vnd.oci.image.index.v1+json")
+                .body(index.clone()),
+            _ => Answer::status(404),
+        },
+    );
     let reference = format!("{}/team/app:latest", fake.addr());
     let ran = run(Sandbox::new()
         .cmd()
