@@ -11,7 +11,7 @@ use anyhow::{Context, Result, anyhow};
 use serde::{Deserialize, Deserializer};
 use toml::Spanned;
 
-use crate::reference::{Reference, Template, check_runtime_name};
+use crate::reference::{Reference, Template, check_registry, check_runtime_name};
 
 /// Default image template.
 pub const DEFAULT_IMAGE: &str = "ghcr.io/molecule-ai/workspace-template-{runtime}:latest";
@@ -46,7 +46,7 @@ pub struct FileConfig {
     pub runtimes: Option<Spanned<Vec<String>>>,
     pub discover: Option<bool>,
     pub platform: Option<Spanned<String>>,
-    pub insecure_registries: Option<Vec<String>>,
+    pub insecure_registries: Option<Spanned<Vec<String>>>,
     pub state: Option<PathBuf>,
     #[serde(default, deserialize_with = "duration")]
     pub timeout: Option<Duration>,
@@ -161,7 +161,21 @@ impl Config {
             config.webhook_url = Some(url.into_inner());
         }
         if let Some(registries) = file.insecure_registries {
-            config.insecure_registries = registries;
+            // An entry that is not exactly how references name the registry would never
+            // match, and the registry would silently be reached over HTTPS.
+            for entry in registries.get_ref() {
+                check_registry(entry)
+                    .map_err(|_| {
+                        anyhow!(
+                            "'{entry}' is not a registry host (write host or host:port, \
+                             as image references name it)"
+                        )
+                    })
+                    .with_context(|| {
+                        format!("{}: key 'insecure_registries'", at(registries.span()))
+                    })?;
+            }
+            config.insecure_registries = registries.into_inner();
         }
         config.discover = file.discover.unwrap_or(config.discover);
         config.state = file.state;
@@ -300,6 +314,16 @@ mod tests {
             ("strategy = \"replace\"\n", "line 1", "replace"),
             ("webhook_url = \"ftp://x\"\n", "line 1", "webhook_url"),
             ("image = 5\n", "line 1", "image"),
+            (
+                "\ninsecure_registries = [\"reg.lan\", \"http://reg.lan:5000\"]\n",
+                "line 2",
+                "'http://reg.lan:5000' is not a registry host",
+            ),
+            (
+                "insecure_registries = [\"10.0.0.0/8\"]\n",
+                "line 1",
+                "host or host:port",
+            ),
         ];
         for (text, line, needle) in cases {
             let message = format!("{:#}", parse(text).unwrap_err());

@@ -183,24 +183,27 @@ fn is_path_component(text: &str) -> bool {
     !text.is_empty()
         && text.starts_with(alnum)
         && text.ends_with(alnum)
-        && text.split(alnum).all(|sep| sep.is_empty() || separator_ok(sep))
+        && text
+            .split(alnum)
+            .all(|sep| sep.is_empty() || separator_ok(sep))
         && text
             .chars()
             .all(|c| alnum(c) || matches!(c, '.' | '_' | '-'))
 }
 
-/// Checks a registry host: DNS labels (letters, digits, inner `-`) joined by `.`, or a
-/// bracketed IPv6 address, then an optional port. Caught here, a typo is a config error
-/// with a line number rather than a connection error on every run.
-fn check_registry(registry: &str) -> Result<()> {
-    let invalid = || {
-        anyhow!("'{registry}' is not a valid registry host (a DNS name or [IPv6], then :port)")
-    };
+/// Checks a registry host: DNS labels (lowercase letters, digits, inner `-`) joined by
+/// `.`, or a bracketed IPv6 address, then an optional port. Caught here, a typo is a
+/// config error with a line number rather than a connection error on every run.
+pub fn check_registry(registry: &str) -> Result<()> {
+    let invalid =
+        || anyhow!("'{registry}' is not a valid registry host (a DNS name or [IPv6], then :port)");
     let label_ok = |label: &str| {
         !label.is_empty()
             && label.starts_with(|c: char| c.is_ascii_alphanumeric())
             && label.ends_with(|c: char| c.is_ascii_alphanumeric())
-            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && label
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
     };
     let (host_ok, port) = match registry.strip_prefix('[') {
         Some(rest) => {
@@ -409,7 +412,10 @@ mod tests {
             "127.0.0.1:5000/x",
             "localhost:65535/x",
         ] {
-            assert!(Reference::parse(text).is_ok(), "{text:?} should be accepted");
+            assert!(
+                Reference::parse(text).is_ok(),
+                "{text:?} should be accepted"
+            );
         }
     }
 
