@@ -245,6 +245,10 @@ fn handle(
         }
     };
     line.digest = Some(remote.digest.clone());
+    if let Some(entry) = state.runtimes.get_mut(&target.runtime) {
+        // The `image` key may have changed since the entry was written.
+        entry.image = image.clone();
+    }
 
     let local = match (state.runtimes.contains_key(&target.runtime), engine) {
         (false, Some(engine)) => match engine.local_repo_digests(&target.reference) {

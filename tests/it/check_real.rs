@@ -295,3 +295,27 @@ fn status_and_forget_show_and_drop_entries() {
     let again = run(sandbox.cmd().args(["check", "--json"]));
     assert_eq!(again.runtime("s")["status"], "seeded");
 }
+
+#[test]
+fn the_state_names_the_reference_now_watched_after_the_image_key_changes() {
+    let registry = TestRegistry::start();
+    let first = registry.push_image(&repo("kept"), "latest", "linux/amd64", "same");
+    let sandbox = watching(&registry, &["kept"], "");
+    assert_eq!(run(sandbox.cmd().arg("check")).code, 0);
+
+    // The same image, now watched under a mirror path: nothing moved, but the state
+    // has to say where it is watched now.
+    let mirrored = registry.push_image("mirror/template-kept", "latest", "linux/amd64", "same");
+    assert_eq!(mirrored.digest, first.digest);
+    sandbox.config(&format!(
+        "image = \"{}/mirror/template-{{runtime}}:latest\"\nruntimes = [\"kept\"]\n\
+         platform = \"linux/amd64\"\n",
+        registry.addr()
+    ));
+    let ran = run(sandbox.cmd().args(["check", "--json"]));
+    assert_eq!(ran.runtime("kept")["status"], "unchanged", "{}", ran.stderr);
+    assert_eq!(
+        sandbox.state()["runtimes"]["kept"]["image"],
+        registry.reference("mirror/template-kept", "latest").as_str()
+    );
+}
