@@ -192,6 +192,17 @@ mod tests {
     }
 
     #[test]
+    fn refuses_a_malformed_entry_digest() {
+        let index = serde_json::json!({"manifests": [
+            {"digest": "sha256:../../etc", "platform": {"os": "linux", "architecture": "amd64"}},
+        ]})
+        .to_string();
+        let amd64: Platform = "linux/amd64".parse().unwrap();
+        let error = format!("{:#}", select_platform(index.as_bytes(), &amd64).unwrap_err());
+        assert!(error.contains("not a sha256 digest"), "{error}");
+    }
+
+    #[test]
     fn recognises_types() {
         assert!(is_index(OCI_INDEX) && is_index(DOCKER_LIST));
         assert!(!is_index(OCI_MANIFEST) && !is_index(DOCKER_MANIFEST));

@@ -71,6 +71,18 @@ fn a_missing_explicit_config_is_an_error() {
 }
 
 #[test]
+fn a_config_path_that_is_a_directory_is_a_usage_error() {
+    let sandbox = Sandbox::new();
+    let dir = sandbox.path("conf.d");
+    fs::create_dir_all(&dir).unwrap();
+    let shown = dir.display().to_string();
+    let ran = run(sandbox.cmd().args(["--config", &shown, "check"]));
+    assert_usage(&ran, &[&shown, "Is a directory"]);
+    let ran = run(sandbox.cmd().env("IMGWATCH_CONFIG", &dir).arg("status"));
+    assert_usage(&ran, &[&shown, "Is a directory"]);
+}
+
+#[test]
 fn corrupt_and_newer_state_files_are_left_byte_for_byte() {
     let contents: [&[u8]; 4] = [
         b"{\"version\": 1, \"runtimes\": {\"x\": {\"image\": 5}}}",

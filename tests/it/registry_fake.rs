@@ -546,3 +546,27 @@ fn learns_an_index_from_its_body_when_head_names_no_type() {
     let gets = fake.count("GET", &format!("/v2/team/app/manifests/{index_digest}"));
     assert_eq!(gets, 1, "the index is fetched by digest once");
 }
+
+#[test]
+fn honours_retry_after_as_an_http_date_on_503() {
+    let answered = Arc::new(AtomicUsize::new(0));
+    let fake = FakeRegistry::start(move |seen: &Seen| match seen.method.as_str() {
+        "HEAD" if answered.fetch_add(1, Ordering::SeqCst) == 0 => {
+            let when = std::time::SystemTime::now() + Duration::from_secs(2);
+            Answer::status(503).header("Retry-After", &httpdate::fmt_http_date(when))
+        }
+        "HEAD" => manifest_head(&digest('f'), OCI_MANIFEST),
+        _ => Answer::status(200),
+    });
+    let started = Instant::now();
+    let ran = digest_of(&fake, &Sandbox::new());
+    assert_eq!(
+        (ran.code, ran.stdout.trim()),
+        (0, digest('f').as_str()),
+        "{}",
+        ran.stderr
+    );
+    // An HTTP date has whole seconds, so the wait is one to two seconds.
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    assert_eq!(fake.count("HEAD", "/v2/"), 2);
+}
