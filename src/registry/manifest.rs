@@ -198,7 +198,10 @@ mod tests {
         ]})
         .to_string();
         let amd64: Platform = "linux/amd64".parse().unwrap();
-        let error = format!("{:#}", select_platform(index.as_bytes(), &amd64).unwrap_err());
+        let error = format!(
+            "{:#}",
+            select_platform(index.as_bytes(), &amd64).unwrap_err()
+        );
         assert!(error.contains("not a sha256 digest"), "{error}");
     }
 

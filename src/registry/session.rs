@@ -96,6 +96,7 @@ impl Session {
         match response.status() {
             status if status.is_success() => {}
             StatusCode::UNAUTHORIZED => {
+                session.refuse_foreign_challenge("GET", &url, &response)?;
                 let value = session.authenticate(&response)?;
                 *session
                     .authorization
@@ -227,14 +228,8 @@ impl Session {
             if status.is_success() {
                 return Ok(response);
             }
-            if status == StatusCode::UNAUTHORIZED && !self.same_origin(response.url()) {
-                // A redirect led elsewhere and that host wants credentials. This
-                // registry's credentials are not for it, so none are sent there.
-                let host = response.url().host_str().unwrap_or_default().to_string();
-                bail!(
-                    "{method} {url}: redirected to {host}, which asks for credentials; \
-                     they are not sent to another host (watch the image under {host} instead)"
-                );
+            if status == StatusCode::UNAUTHORIZED {
+                self.refuse_foreign_challenge(method, url, &response)?;
             }
             if status == StatusCode::UNAUTHORIZED
                 && attempt < 3
@@ -278,9 +273,20 @@ impl Session {
         Ok(true)
     }
 
-    /// True when `url` is on this session's registry (scheme, host and port).
-    fn same_origin(&self, url: &reqwest::Url) -> bool {
-        reqwest::Url::parse(&self.base).is_ok_and(|base| base.origin() == url.origin())
+    /// Fails when a 401 came from another host than this registry's, after a redirect.
+    /// This registry's credentials are not for that host, and answering its challenge
+    /// would send them there (to its realm), so nothing is sent at all.
+    fn refuse_foreign_challenge(&self, method: &str, url: &str, response: &Response) -> Result<()> {
+        let same_origin = reqwest::Url::parse(&self.base)
+            .is_ok_and(|base| base.origin() == response.url().origin());
+        if same_origin {
+            return Ok(());
+        }
+        let host = response.url().host_str().unwrap_or_default();
+        bail!(
+            "{method} {url}: redirected to {host}, which asks for credentials; \
+             they are not sent to another host (watch the image under {host} instead)"
+        )
     }
 
     /// Answers the challenge in a 401 response: the `Authorization` value to send.

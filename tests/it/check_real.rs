@@ -316,6 +316,8 @@ fn the_state_names_the_reference_now_watched_after_the_image_key_changes() {
     assert_eq!(ran.runtime("kept")["status"], "unchanged", "{}", ran.stderr);
     assert_eq!(
         sandbox.state()["runtimes"]["kept"]["image"],
-        registry.reference("mirror/template-kept", "latest").as_str()
+        registry
+            .reference("mirror/template-kept", "latest")
+            .as_str()
     );
 }

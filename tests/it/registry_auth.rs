@@ -212,3 +212,41 @@ fn a_credential_store_without_an_entry_is_not_a_warning() {
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     assert!(!ran.stderr.contains("warning"), "{}", ran.stderr);
 }
+
+#[test]
+fn a_ping_redirected_to_another_host_gets_none_of_this_registry_s_credentials() {
+    let cell = Arc::new(OnceLock::<String>::new());
+    let base = cell.clone();
+    let to = FakeRegistry::start(move |seen: &Seen| match seen.path() {
+        "/token" => Answer::json(200, json!({"token": "other-host-token"})),
+        _ => {
+            let realm = base.get().cloned().unwrap_or_default();
+            let challenge = format!(r#"Bearer realm="{realm}/token",service="other""#);
+            Answer::status(401).header("WWW-Authenticate", &challenge)
+        }
+    });
+    cell.set(to.url()).unwrap();
+    let target = to.url();
+    let from = FakeRegistry::start(move |seen: &Seen| {
+        Answer::status(307).header("Location", &format!("{target}{}", seen.path()))
+    });
+    let sandbox = Sandbox::new();
+    let auth = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "robot:mine");
+    sandbox.docker_config(json!({"auths": {from.addr(): {"auth": auth}}}));
+    let ran = run(sandbox
+        .cmd()
+        .args(["digest", &format!("{}/team/app:latest", from.addr())]));
+    assert_eq!(ran.code, 1, "{}", ran.stdout);
+    assert!(
+        to.seen()
+            .iter()
+            .all(|s| s.header("Authorization").is_none()),
+        "credentials went to the other host: {:#?}",
+        to.seen()
+    );
+    assert!(
+        ran.stderr.contains("which asks for credentials"),
+        "{}",
+        ran.stderr
+    );
+}
