@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use super::model::{STATE_VERSION, State};
+use crate::reference::check_digest;
 
 /// A state file that cannot be used as it is. The file is never touched.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +57,16 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<State> {
         .into());
     }
     let state: State = serde_json::from_value(value).map_err(|e| corrupt(e.to_string()))?;
+
+    // A digest no registry can serve never matches the remote one: it would read as a
+    // moved image and refresh containers for nothing.
+    for (runtime, entry) in &state.runtimes {
+        let digests = [Some(&entry.digest), entry.platform_digest.as_ref()];
+        let held = entry.held.as_ref().map(|h| &h.digest);
+        for digest in digests.into_iter().chain([held]).flatten() {
+            check_digest(digest).map_err(|e| corrupt(format!("runtime '{runtime}': {e}")))?;
+        }
+    }
     Ok(state)
 }
 
@@ -129,6 +140,20 @@ mod tests {
                 "{error}"
             );
         }
+        // Valid JSON with a digest no registry serves would read as a moved image.
+        let mut bad = serde_json::to_value(sample()).unwrap();
+        bad["runtimes"]["langgraph"]["digest"] = "sha256:abc".into();
+        let error = parse(bad.to_string().as_bytes(), path)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("langgraph") && error.contains("sha256:abc") && error.contains("forget"),
+            "{error}"
+        );
+        let mut bad = serde_json::to_value(sample()).unwrap();
+        bad["runtimes"]["langgraph"]["platform_digest"] = "md5:00".into();
+        assert!(parse(bad.to_string().as_bytes(), path).is_err());
+
         let error = parse(br#"{"version": 9, "anything": true}"#, path)
             .unwrap_err()
             .to_string();
