@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::time::Instant;
 
 use anyhow::Result;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use super::Fatal;
 use super::decide::{self, Local, Remote, Verdict};
@@ -61,7 +61,10 @@ pub fn check(settings: &CheckSettings, env: Env) -> Result<(Report, State), Fata
         (None, None) => Platform::host(),
     };
 
-    let targets = targets(settings, &state, engine.as_ref()).map_err(Fatal::usage)?;
+    // Holds are judged against the run's start, so a hold that ends while the run goes
+    // on cannot meet a runtime resolved as held.
+    let run_started = Utc::now();
+    let targets = targets(settings, &state, engine.as_ref(), run_started).map_err(Fatal::usage)?;
     let options = Options {
         insecure_registries: settings.config.insecure_registries.clone(),
         deadline: Instant::now() + settings.config.timeout,
@@ -84,6 +87,7 @@ pub fn check(settings: &CheckSettings, env: Env) -> Result<(Report, State), Fata
             target,
             remote,
             credentials.as_ref(),
+            run_started,
         );
 
         // Checkpoint after a runtime whose containers changed, so a run killed later
@@ -159,6 +163,7 @@ fn targets(
     settings: &CheckSettings,
     state: &State,
     engine: Option<&Engine>,
+    run_started: DateTime<Utc>,
 ) -> Result<Vec<Target>> {
     let config = &settings.config;
     let mut names: BTreeSet<String> = BTreeSet::new();
@@ -176,11 +181,17 @@ fn targets(
         .into_iter()
         .map(|runtime| {
             let reference = config.reference(&runtime)?;
-            let known = state.runtimes.get(&runtime).map(|e| e.digest.clone());
+            let entry = state.runtimes.get(&runtime);
+            let known = entry.map(|e| e.digest.clone());
+            let held = entry
+                .and_then(|e| e.held.as_ref())
+                .filter(|h| !settings.force && run_started < h.retry_at)
+                .map(|h| h.digest.clone());
             Ok(Target {
                 runtime,
                 reference,
                 known,
+                held,
             })
         })
         .collect()
@@ -211,6 +222,7 @@ fn discover(engine: &Engine, config: &crate::config::Config) -> Vec<String> {
 }
 
 /// Decides, refreshes if asked, updates the state entry, and reports one runtime.
+#[allow(clippy::too_many_arguments)]
 fn handle(
     settings: &CheckSettings,
     state: &mut State,
@@ -219,6 +231,7 @@ fn handle(
     target: &Target,
     remote: Result<Remote>,
     credentials: Option<&crate::registry::Credentials>,
+    run_started: DateTime<Utc>,
 ) -> RuntimeReport {
     let now = Utc::now();
     let platform_text = platform.to_string();
@@ -265,7 +278,14 @@ fn handle(
         _ => Local::Unknown,
     };
     let entry = state.runtimes.get(&target.runtime);
-    let verdict = decide::decide(entry, &remote, &platform_text, &local, settings.force, now);
+    let verdict = decide::decide(
+        entry,
+        &remote,
+        &platform_text,
+        &local,
+        settings.force,
+        run_started,
+    );
     tracing::debug!(runtime = target.runtime, ?verdict, "decided");
 
     match verdict {

@@ -18,6 +18,9 @@ pub struct Target {
     pub reference: Reference,
     /// The digest the state holds; when the tag still has it, nothing more is fetched.
     pub known: Option<String>,
+    /// A digest whose failed rollout is held back for this run: when the tag has it, the
+    /// verdict needs no platform manifest either.
+    pub held: Option<String>,
 }
 
 /// What resolution found, per target in order, and the credentials used per registry.
@@ -141,7 +144,10 @@ fn resolve_registry(
 fn resolve_one(session: &Session, target: &Target, platform: &Platform) -> Result<Remote> {
     let reference = &target.reference;
     let head = session.head(&reference.repository, reference.target())?;
-    if target.known.as_deref() == Some(head.digest.as_str()) {
+    let settled = [&target.known, &target.held]
+        .into_iter()
+        .any(|d| d.as_deref() == Some(head.digest.as_str()));
+    if settled {
         return Ok(Remote {
             digest: head.digest,
             platform_digest: None,

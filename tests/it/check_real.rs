@@ -321,3 +321,39 @@ fn the_state_names_the_reference_now_watched_after_the_image_key_changes() {
             .as_str()
     );
 }
+
+#[test]
+fn a_held_back_digest_costs_one_head_and_no_get() {
+    let registry = TestRegistry::start();
+    let name = repo("held");
+    let amd64 = registry.push_image(&name, "", "linux/amd64", "h1");
+    let index = registry.push_index(&name, "latest", &[("linux/amd64", &amd64)], OCI_INDEX);
+    let sandbox = watching(&registry, &["held"], "");
+
+    // The state runs an older digest; a rollout of the current one failed just now.
+    let old = format!("sha256:{}", "0".repeat(64));
+    let now = chrono::Utc::now();
+    let state = serde_json::json!({"version": 1, "runtimes": {"held": {
+        "image": registry.reference(&name, "latest"),
+        "digest": old, "platform": "linux/amd64", "platform_digest": old,
+        "first_seen": now, "last_checked": now,
+        "last_error": "new container unhealthy", "consecutive_failures": 1,
+        "held": {"digest": index.digest, "attempts": 1, "last_attempt": now,
+                 "retry_at": now + chrono::Duration::hours(1)}}}});
+    std::fs::create_dir_all(sandbox.state_path().parent().unwrap()).unwrap();
+    std::fs::write(sandbox.state_path(), state.to_string()).unwrap();
+
+    let before = imgwatch_requests(&registry).len();
+    let ran = run(sandbox.cmd().args(["check", "--json"]));
+    assert_eq!(ran.runtime("held")["status"], "skipped", "{}", ran.stderr);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let requests: Vec<_> = imgwatch_requests(&registry)
+        .into_iter()
+        .skip(before)
+        .collect();
+    let gets = requests
+        .iter()
+        .filter(|r| r.method == "GET" && r.path != "/v2/")
+        .count();
+    assert_eq!(gets, 0, "{requests:#?}");
+}
