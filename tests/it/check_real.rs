@@ -192,12 +192,7 @@ fn a_no_change_run_sends_one_ping_and_one_head_per_runtime_and_no_get() {
 
     let ran = run(sandbox.cmd().args(["check", "--json"]));
     assert_eq!(ran.code, 0, "{}", ran.stderr);
-    // The registry logs a request after answering it; give the last line a moment.
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    let second: Vec<_> = imgwatch_requests(&registry)
-        .into_iter()
-        .skip(before)
-        .collect();
+    let second = requests_since(&registry, before);
     let pings = second
         .iter()
         .filter(|r| r.method == "GET" && r.path == "/v2/")
@@ -208,6 +203,19 @@ fn a_no_change_run_sends_one_ping_and_one_head_per_runtime_and_no_get() {
         .filter(|r| r.method == "GET" && r.path != "/v2/")
         .count();
     assert_eq!((pings, heads, gets), (1, names.len(), 0), "{second:#?}");
+}
+
+/// imgwatch's requests after the first `before` of them.
+fn requests_since(
+    registry: &TestRegistry,
+    before: usize,
+) -> Vec<crate::support::registry::Request> {
+    // The registry logs a request after answering it; give the last line a moment.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    imgwatch_requests(registry)
+        .into_iter()
+        .skip(before)
+        .collect()
 }
 
 fn imgwatch_requests(registry: &TestRegistry) -> Vec<crate::support::registry::Request> {
@@ -346,11 +354,7 @@ fn a_held_back_digest_costs_one_head_and_no_get() {
     let before = imgwatch_requests(&registry).len();
     let ran = run(sandbox.cmd().args(["check", "--json"]));
     assert_eq!(ran.runtime("held")["status"], "skipped", "{}", ran.stderr);
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    let requests: Vec<_> = imgwatch_requests(&registry)
-        .into_iter()
-        .skip(before)
-        .collect();
+    let requests = requests_since(&registry, before);
     let gets = requests
         .iter()
         .filter(|r| r.method == "GET" && r.path != "/v2/")
