@@ -10,6 +10,7 @@ mod recreate_cli;
 mod refresh;
 mod registry_auth;
 mod registry_fake;
+mod registry_media;
 mod ship;
 mod support;
 mod test_command;
