@@ -35,7 +35,8 @@ fn bearer_registry(challenge: fn(&str) -> String, token_body: serde_json::Value)
     fake
 }
 
-fn digest_of(fake: &FakeRegistry, sandbox: &Sandbox) -> crate::support::Ran {
+/// Runs `imgwatch digest` for `team/app:latest` on the fake.
+pub fn digest_of(fake: &FakeRegistry, sandbox: &Sandbox) -> crate::support::Ran {
     run(sandbox
         .cmd()
         .args(["digest", &format!("{}/team/app:latest", fake.addr())]))

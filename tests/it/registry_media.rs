@@ -2,14 +2,9 @@
 
 use serde_json::json;
 
+use crate::registry_fake::digest_of;
 use crate::support::fake::{OCI_MANIFEST, Seen, digest, manifest_head};
 use crate::support::{Answer, FakeRegistry, Sandbox, run};
-
-fn digest_of(fake: &FakeRegistry, sandbox: &Sandbox) -> crate::support::Ran {
-    run(sandbox
-        .cmd()
-        .args(["digest", &format!("{}/team/app:latest", fake.addr())]))
-}
 
 #[test]
 fn refuses_a_schema_1_answer_to_head() {
