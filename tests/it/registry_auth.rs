@@ -250,3 +250,34 @@ fn a_ping_redirected_to_another_host_gets_none_of_this_registry_s_credentials() 
         ran.stderr
     );
 }
+
+#[test]
+fn docker_hub_credentials_are_asked_for_under_the_docker_cli_s_key() {
+    let sandbox = Sandbox::new();
+    let asked = sandbox.path("asked");
+    let path = helper(
+        &sandbox,
+        "hub",
+        &format!(
+            "cat > {}\necho '{{\"Username\":\"u\",\"Secret\":\"s\"}}'",
+            asked.display()
+        ),
+    );
+    sandbox.docker_config(json!({"credHelpers": {"https://index.docker.io/v1/": "hub"}}));
+    // A dead loopback proxy keeps the run off the network; the lookup comes first.
+    let ran = run(sandbox
+        .cmd()
+        .env("PATH", path)
+        .env("HTTPS_PROXY", "http://127.0.0.1:1")
+        .args(["digest", "busybox"]));
+    assert_eq!(ran.code, 1, "{}", ran.stdout);
+    assert!(
+        ran.stderr.contains("https://registry-1.docker.io/v2/"),
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(asked).unwrap(),
+        "https://index.docker.io/v1/"
+    );
+}
