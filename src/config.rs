@@ -234,10 +234,20 @@ pub enum Locate {
 pub fn load(explicit: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) -> Result<Config> {
     match locate(explicit, env) {
         Locate::Required(path) => Config::load(&path),
-        Locate::Optional(candidates) => match candidates.iter().find(|p| p.exists()) {
-            Some(path) => Config::load(path),
-            None => Ok(Config::default()),
-        },
+        Locate::Optional(candidates) => {
+            for path in &candidates {
+                // A file that may exist but cannot be checked (a directory this user may
+                // not search) is an error: running on defaults would silently use another
+                // state file and other runtimes than the service does.
+                let exists = path
+                    .try_exists()
+                    .with_context(|| format!("cannot check for config file {}", path.display()))?;
+                if exists {
+                    return Config::load(path);
+                }
+            }
+            Ok(Config::default())
+        }
     }
 }
 
@@ -331,6 +341,17 @@ mod tests {
             assert!(message.contains(line), "{text:?}: {message}");
             assert!(message.contains(needle), "{text:?}: {message}");
         }
+    }
+
+    #[test]
+    fn a_candidate_that_cannot_be_checked_is_an_error_not_a_default() {
+        // As root nothing is unreadable; a path through a file fails the same check.
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let dir = file.path().display().to_string();
+        let env = move |k: &str| (k == "CONFIGURATION_DIRECTORY").then(|| dir.clone());
+        let error = format!("{:#}", load(None, &env).unwrap_err());
+        let candidate = file.path().join("config.toml").display().to_string();
+        assert!(error.contains(&candidate), "{error}");
     }
 
     #[test]
