@@ -146,7 +146,13 @@ fn registry_message(body: &[u8]) -> Option<String> {
         (true, false) => message.to_string(),
         (true, true) => return None,
     };
-    Some(text.chars().take(200).collect())
+    // The text ends up in a one-line report and in the journal; control characters (a
+    // newline, a terminal escape sequence) from a registry have no place in either.
+    let cleaned = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(200);
+    Some(cleaned.collect())
 }
 
 /// A transport error in a few words, without reqwest's repetition of the URL.
@@ -200,5 +206,14 @@ mod tests {
             Some("MANIFEST_UNKNOWN: manifest unknown")
         );
         assert_eq!(registry_message(b"<html>"), None);
+    }
+
+    #[test]
+    fn registry_messages_cannot_break_lines_or_colour_the_terminal() {
+        let body = br#"{"errors":[{"code":"DENIED","message":"no
+second line [31mred"}]}"#;
+        let text = registry_message(body).unwrap();
+        assert!(!text.chars().any(char::is_control), "{text:?}");
+        assert_eq!(text, "DENIED: no second line  [31mred");
     }
 }
