@@ -312,29 +312,40 @@ fn networks(
         .network_settings
         .as_ref()
         .and_then(|n| n.networks.as_ref());
-    let mut endpoints: Vec<(String, EndpointSettings)> = attached
-        .into_iter()
-        .flatten()
-        .map(|(name, old)| {
-            let user_defined = !BUILTIN_NETWORKS.contains(&name.as_str());
-            (
-                name.clone(),
-                endpoint(old, user_defined, hostname, short_id),
-            )
-        })
-        .collect();
-    endpoints.sort_by(|a, b| a.0.cmp(&b.0));
-
     let primary = if network_mode.is_empty() || network_mode == "default" {
         "bridge"
     } else {
         network_mode
     };
+    let mut endpoints: Vec<(bool, String, EndpointSettings)> = attached
+        .into_iter()
+        .flatten()
+        .map(|(name, old)| {
+            let user_defined = !BUILTIN_NETWORKS.contains(&name.as_str());
+            (
+                name == primary || names_network(primary, old),
+                name.clone(),
+                endpoint(old, user_defined, hostname, short_id),
+            )
+        })
+        .collect();
+    endpoints.sort_by(|a, b| a.1.cmp(&b.1));
+
     let first = endpoints
         .iter()
-        .position(|(name, _)| name == primary)
-        .map(|i| endpoints.remove(i));
-    (first, endpoints)
+        .position(|(is_primary, _, _)| *is_primary)
+        .map(|i| endpoints.remove(i))
+        .map(|(_, name, endpoint)| (name, endpoint));
+    let rest = endpoints.into_iter().map(|(_, n, e)| (n, e)).collect();
+    (first, rest)
+}
+
+/// True when a network mode that is a network ID (or the 12-character form of one) is the
+/// network of `endpoint`: API clients may name the network by ID, and the engine keeps
+/// that ID as the mode while the inspect lists the network under its name.
+fn names_network(mode: &str, endpoint: &EndpointSettings) -> bool {
+    let id = endpoint.network_id.as_deref().unwrap_or_default();
+    mode.len() >= 12 && id.starts_with(mode)
 }
 
 fn endpoint(

@@ -276,6 +276,31 @@ fn names_one_network_at_create_and_connects_the_rest_with_their_aliases() {
 }
 
 #[test]
+fn a_network_mode_given_as_a_network_id_keeps_that_network_at_create() {
+    let img = image(json!({}));
+    let net_id = "d844d1bcc6da270170baa43cbd6ddc3637dcd8f56333d7ddb92d8ecd980d568f";
+    let old = container(
+        json!({}),
+        json!({"NetworkMode": net_id}),
+        json!({"NetworkSettings": {"Networks": {
+            "net-a": {"Aliases": ["ay"], "IPAMConfig": {"IPv4Address": "10.5.0.9"},
+                      "NetworkID": net_id},
+            "net-b": {"Aliases": ["bee"], "NetworkID": "n2"}
+        }}}),
+    );
+    let plan = run(&old, &img, &img);
+    let first = plan
+        .body
+        .networking_config
+        .unwrap()
+        .endpoints_config
+        .unwrap();
+    assert_eq!(first["net-a"].aliases, strings(&["ay"]));
+    let names: Vec<&str> = plan.networks.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["net-b"]);
+}
+
+#[test]
 fn sets_no_aliases_on_the_default_bridge() {
     let img = image(json!({}));
     let old = container(

@@ -24,10 +24,14 @@ const STOPPABLE_1: &str = "trap 'exit 0' TERM; sleep 1001 & wait";
 const STOPPABLE_2: &str = "trap 'exit 0' TERM; sleep 1002 & wait";
 const STOPPABLE_3: &str = "trap 'exit 0' TERM; sleep 1003 & wait";
 
-/// A /24 for the test's static-address network, unlikely to meet another test's.
-fn subnet() -> (String, String) {
+/// A /24 under `10.<second>.0.0/16` for a test's static-address network, and an address
+/// in it; each test passes its own `second`, so tests of one process never overlap.
+fn subnet(second: u32) -> (String, String) {
     let octet = 20 + std::process::id() % 200;
-    (format!("10.213.{octet}.0/24"), format!("10.213.{octet}.50"))
+    (
+        format!("10.{second}.{octet}.0/24"),
+        format!("10.{second}.{octet}.50"),
+    )
 }
 
 #[test]
@@ -38,7 +42,7 @@ fn recreates_a_running_container_with_every_setting_and_its_volume_data() {
         host.scope.name("nb"),
         host.scope.name("vol"),
     );
-    let (range, address) = subnet();
+    let (range, address) = subnet(213);
     docker(&["network", "create", &na]);
     docker(&["network", "create", "--subnet", &range, &nb]);
     let named = format!("{vol}:/named");
@@ -140,6 +144,37 @@ fn recreates_a_running_container_with_every_setting_and_its_volume_data() {
     assert_eq!(inspect(&name)["State"]["Health"]["Status"], "healthy");
     assert_eq!(host.names(), [name]);
     assert_gone(&[&old_id]);
+}
+
+#[test]
+fn keeps_the_aliases_and_address_on_a_network_given_by_id() {
+    // API clients may name the network by ID; the engine then keeps the ID as the network
+    // mode while the inspect lists the network under its name.
+    let host = Host::with(&version("1"));
+    let net = host.scope.name("byid");
+    let (range, address) = subnet(214);
+    docker(&["network", "create", "--subnet", &range, &net]);
+    let net_id = inspect(&net)["Id"].as_str().unwrap().to_string();
+    let flags = [
+        "--network",
+        &net_id,
+        "--network-alias",
+        "alpha",
+        "--ip",
+        &address,
+    ];
+    let name = host.container("ws", &flags, true);
+
+    let digest = host.publish(&version("2"));
+    let mut job = host.job(&digest);
+    job.health_timeout = HEALTHY_WITHIN;
+    let new = recreated(&host.refresh(&job), &name);
+    let endpoint = &new["NetworkSettings"]["Networks"][&net];
+    assert!(
+        strings(&endpoint["Aliases"]).contains(&"alpha".to_string()),
+        "{endpoint}"
+    );
+    assert_eq!(endpoint["IPAddress"], address.as_str(), "{endpoint}");
 }
 
 #[test]
