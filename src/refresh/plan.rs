@@ -17,7 +17,7 @@ use std::collections::{HashMap, HashSet};
 
 use bollard::models::{
     ContainerConfig, ContainerCreateBody, ContainerInspectResponse, EndpointIpamConfig,
-    EndpointSettings, HostConfig, ImageConfig, Mount, MountType, NetworkingConfig,
+    EndpointSettings, HealthConfig, HostConfig, ImageConfig, Mount, MountType, NetworkingConfig,
 };
 
 use super::labels;
@@ -94,10 +94,7 @@ pub fn plan(input: &Input) -> Plan {
         stdin_once: old.stdin_once,
         env: not_in(&old.env, &image.env),
         cmd,
-        healthcheck: old
-            .healthcheck
-            .clone()
-            .filter(|h| Some(h) != image.healthcheck.as_ref()),
+        healthcheck: healthcheck(old.healthcheck.as_ref(), image.healthcheck.as_ref()),
         image: Some(input.image.clone()),
         volumes: not_in(&old.volumes, &image.volumes),
         working_dir: user_set(&old.working_dir, &image.working_dir),
@@ -159,6 +156,29 @@ fn command(
         old.cmd.clone()
     };
     (None, cmd)
+}
+
+/// The parts of the healthcheck the user set; the engine fills the rest from the image.
+///
+/// An override of one part (`--health-retries`) shows in the inspect merged with the old
+/// image's probe; copying it whole would keep probing with the old image's command.
+fn healthcheck(old: Option<&HealthConfig>, image: Option<&HealthConfig>) -> Option<HealthConfig> {
+    let old = old?;
+    let Some(image) = image else {
+        return Some(old.clone());
+    };
+    fn own<T: PartialEq + Clone>(old: &Option<T>, image: &Option<T>) -> Option<T> {
+        old.clone().filter(|_| old != image)
+    }
+    let kept = HealthConfig {
+        test: own(&old.test, &image.test),
+        interval: own(&old.interval, &image.interval),
+        timeout: own(&old.timeout, &image.timeout),
+        retries: own(&old.retries, &image.retries),
+        start_period: own(&old.start_period, &image.start_period),
+        start_interval: own(&old.start_interval, &image.start_interval),
+    };
+    (kept != HealthConfig::default()).then_some(kept)
 }
 
 /// The old value when it differs from the image's (treating unset as empty).

@@ -176,6 +176,22 @@ fn keeps_a_healthcheck_override_only() {
         .healthcheck
         .unwrap();
     assert_eq!(kept.test, strings(&["NONE"]));
+
+    // `--health-retries 5` alone: the engine showed the old image's probe beside it.
+    let retuned = container(
+        json!({"Healthcheck": {"Test": ["CMD", "true"], "Interval": 1_000_000_000,
+                               "Retries": 5}}),
+        json!({}),
+        json!({}),
+    );
+    let kept = run(&retuned, &old_image, &new_image)
+        .body
+        .healthcheck
+        .unwrap();
+    assert_eq!(
+        (kept.test, kept.interval, kept.retries),
+        (None, None, Some(5))
+    );
 }
 
 #[test]

@@ -178,6 +178,27 @@ fn keeps_the_aliases_and_address_on_a_network_given_by_id() {
 }
 
 #[test]
+fn a_healthcheck_the_user_only_retuned_probes_with_the_new_image_command() {
+    // The engine fills what a healthcheck override leaves out from the image, so the
+    // inspect shows the old image's probe beside the user's retries.
+    let probe = |n: &str| TestImage::new(n).healthcheck(&format!("echo {n}"));
+    let host = Host::with(&probe("one"));
+    let name = host.container("ws", &["--health-retries", "5"], true);
+
+    let digest = host.publish(&probe("two"));
+    let mut job = host.job(&digest);
+    job.health_timeout = HEALTHY_WITHIN;
+    let new = recreated(&host.refresh(&job), &name);
+    let check = &new["Config"]["Healthcheck"];
+    assert_eq!(
+        strings(&check["Test"]).last().unwrap(),
+        "echo two",
+        "{check}"
+    );
+    assert_eq!(check["Retries"], 5, "{check}");
+}
+
+#[test]
 fn a_stopped_container_stays_stopped_on_the_new_image() {
     let host = Host::with(&version("1"));
     let created = host.container("created", &[], false);
