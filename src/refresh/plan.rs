@@ -9,7 +9,13 @@
 //! Copying the merged result wholesale would pin the old image's `PATH`, version
 //! variables and labels over the new image's.
 //!
-//! Known shortcomings: a MAC address given with `--mac-address` is not carried over on
+//! Variables say more: the engine lists the create's own variables first, in their order,
+//! then appends the image's that the create did not name. That order shows a variable the
+//! user set to the image's own value (see [`user_env`]).
+//!
+//! Known shortcomings: a label, command, entrypoint, user, working dir or stop signal the
+//! user set to exactly the old image's value cannot be told from the image's and follows
+//! the new image. A MAC address given with `--mac-address` is not carried over on
 //! engines before API 1.44 (the client model has no field for it there; the new container
 //! gets a generated one), and the deprecated kernel-memory limits are dropped.
 
@@ -92,7 +98,7 @@ pub fn plan(input: &Input) -> Plan {
         tty: old.tty,
         open_stdin: old.open_stdin,
         stdin_once: old.stdin_once,
-        env: not_in(&old.env, &image.env),
+        env: user_env(&old.env, &image.env),
         cmd,
         healthcheck: healthcheck(old.healthcheck.as_ref(), image.healthcheck.as_ref()),
         image: Some(input.image.clone()),
@@ -197,6 +203,29 @@ fn not_in(old: &Option<Vec<String>>, image: &Option<Vec<String>>) -> Option<Vec<
         .cloned()
         .collect();
     (!kept.is_empty()).then_some(kept)
+}
+
+/// The variables the user set, in their order, or `None` when there are none.
+///
+/// The engine builds a container's variables as the create's own followed by the image's
+/// whose names the create did not use. The shortest leading run that explains the rest
+/// that way is the user's, even where a value equals the image's. When nothing of the
+/// image's was appended (the create named every image variable, as a tool that copied a
+/// whole merged list does) the order tells nothing, and the variables whose values the
+/// old image does not have are the user's.
+fn user_env(old: &Option<Vec<String>>, image: &Option<Vec<String>>) -> Option<Vec<String>> {
+    let env = old.as_deref().unwrap_or_default();
+    let from_image = image.as_deref().unwrap_or_default();
+    let name = |entry: &String| entry.split('=').next().unwrap_or_default().to_string();
+    let split = (0..env.len()).find(|&at| {
+        let named: HashSet<String> = env[..at].iter().map(name).collect();
+        let appended = from_image.iter().filter(|e| !named.contains(&name(e)));
+        env[at..].iter().eq(appended)
+    });
+    match split {
+        Some(at) => (at > 0).then(|| env[..at].to_vec()),
+        None => not_in(old, image),
+    }
 }
 
 /// Labels the user set: not the old image's, and not imgwatch's own bookkeeping.

@@ -82,6 +82,42 @@ fn keeps_only_the_variables_the_user_set() {
 }
 
 #[test]
+fn a_variable_listed_before_the_image_ones_is_the_users_even_at_the_image_value() {
+    let old_image = image(json!({"Env": ["PATH=/bin", "PORT=80", "MODE=a"]}));
+    let new_image = image(json!({"Env": ["PATH=/usr/bin:/bin", "PORT=90"]}));
+    let cases: [(&[&str], Option<Vec<String>>); 6] = [
+        // `-e PORT=80`: listed first, the image's follow without it.
+        (&["PORT=80", "PATH=/bin", "MODE=a"], strings(&["PORT=80"])),
+        (
+            &["TOKEN=x", "MODE=a", "PATH=/bin", "PORT=80"],
+            strings(&["TOKEN=x", "MODE=a"]),
+        ),
+        // The user's list equals the image's in order: nothing tells them apart.
+        (&["PATH=/bin", "PORT=80", "MODE=a"], None),
+        // A trailing variable at the image's value may be the image's: it is left to it.
+        (
+            &["MODE=b", "PORT=80", "PATH=/bin"],
+            strings(&["MODE=b", "PORT=80"]),
+        ),
+        // A whole merged list copied by some tool: nothing was appended, values decide.
+        (
+            &["PATH=/bin", "PORT=80", "MODE=a", "TOKEN=x"],
+            strings(&["TOKEN=x"]),
+        ),
+        // Not a list the engine builds from this image: values decide.
+        (&["PATH=/bin", "MODE=c"], strings(&["MODE=c"])),
+    ];
+    for (env, expected) in cases {
+        let old = container(json!({"Env": env}), json!({}), json!({}));
+        assert_eq!(
+            run(&old, &old_image, &new_image).body.env,
+            expected,
+            "{env:?}"
+        );
+    }
+}
+
+#[test]
 fn keeps_user_labels_and_drops_image_and_bookkeeping_labels() {
     let old_image = image(json!({"Labels": {"org.version": "1", "vendor": "m"}}));
     let new_image = image(json!({"Labels": {"org.version": "2"}}));

@@ -199,6 +199,24 @@ fn a_healthcheck_the_user_only_retuned_probes_with_the_new_image_command() {
 }
 
 #[test]
+fn a_variable_the_user_set_to_the_image_default_keeps_the_user_value() {
+    // `-e PORT=8000` equals the first image's default; the second image moves the
+    // default, and the container keeps what its creator asked for.
+    let port = |n: &str, port: &str| TestImage::new(n).env("PORT", port).env("MODE", n);
+    let host = Host::with(&port("one", "8000"));
+    let pinned = host.container("pinned", &["-e", "PORT=8000"], true);
+    let plain = host.container("plain", &[], true);
+
+    let digest = host.publish(&port("two", "9000"));
+    let outcome = host.refresh(&host.job(&digest));
+    let env = |name: &str| strings(&recreated(&outcome, name)["Config"]["Env"]);
+    let pinned = env(&pinned);
+    assert!(pinned.contains(&"PORT=8000".to_string()), "{pinned:?}");
+    assert!(pinned.contains(&"MODE=two".to_string()), "{pinned:?}");
+    assert!(env(&plain).contains(&"PORT=9000".to_string()));
+}
+
+#[test]
 fn a_stopped_container_stays_stopped_on_the_new_image() {
     let host = Host::with(&version("1"));
     let created = host.container("created", &[], false);
