@@ -256,6 +256,19 @@ fn cleanup(api: &dyn EngineApi, previous: Option<&str>, new_image: Option<&str>)
         );
         return;
     }
+    // Removing by ID also removes the tags of its repository that still name the image
+    // (a `:pinned` or version tag kept to go back to): a tagged image stays.
+    match api.inspect_image(previous) {
+        Ok(Some(image)) if image.repo_tags.as_ref().is_some_and(|t| !t.is_empty()) => {
+            tracing::info!(image = previous, "previous image kept: still tagged");
+            return;
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!("cleanup skipped: {e:#}");
+            return;
+        }
+    }
     match api.remove_image(previous) {
         Ok(true) => tracing::info!(image = previous, "previous image removed"),
         Ok(false) => tracing::info!(image = previous, "previous image kept: still named or used"),

@@ -326,3 +326,18 @@ fn cleanup_removes_the_previous_image_once_unused() {
         "{previous} removed"
     );
 }
+
+#[test]
+fn cleanup_keeps_a_previous_image_another_tag_still_names() {
+    let (host, _, _, digest) = updated(&version("1"), &version("2"));
+    let previous = host.image_id();
+    // A tag of the same repository: the engine removes an image by ID with its one
+    // repository's tags, unasked.
+    let kept = host.image.replace(":latest", ":pinned");
+    docker(&["tag", &previous, &kept]);
+    let mut job = host.job(&digest);
+    job.cleanup = true;
+    let outcome = host.refresh(&job);
+    assert_eq!(outcome.error, None);
+    assert_eq!(inspect(&kept)["Id"].as_str(), Some(previous.as_str()));
+}
