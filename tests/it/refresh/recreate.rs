@@ -341,3 +341,22 @@ fn cleanup_keeps_a_previous_image_another_tag_still_names() {
     assert_eq!(outcome.error, None);
     assert_eq!(inspect(&kept)["Id"].as_str(), Some(previous.as_str()));
 }
+
+#[test]
+fn cleanup_after_a_pull_only_run_removes_the_image_the_containers_left() {
+    // The pull moved the tag already, so the image before the recreate's pull is the new
+    // one; the image to clean up is the one the containers ran.
+    let (host, name, _, digest) = updated(&version("1"), &version("2"));
+    let first = host.image_id();
+    let mut job = host.job(&digest);
+    job.recreate = false;
+    assert_eq!(host.refresh(&job).error, None);
+
+    job.recreate = true;
+    job.cleanup = true;
+    recreated(&host.refresh(&job), &name);
+    assert!(
+        try_docker(&["image", "inspect", &first]).is_err(),
+        "{first} removed"
+    );
+}
