@@ -206,6 +206,13 @@ fn containers(
 
     let members: Vec<&ContainerInspectResponse> =
         selection.members.iter().filter_map(|m| find(m)).collect();
+    // After a pull-only run the tag already named the new image before this run's pull,
+    // so the image to clean up is also the one the replaced containers ran.
+    let mut left: Vec<&str> = previous.into_iter().collect();
+    left.extend(members.iter().filter_map(|c| c.image.as_deref()));
+    left.sort_unstable();
+    left.dedup();
+    let left: Vec<String> = left.into_iter().map(str::to_string).collect();
     let outcome = match (job.strategy, job.dry_run) {
         (Strategy::Remove, true) => Outcome {
             containers: members
@@ -230,7 +237,9 @@ fn containers(
     reports.extend(outcome.containers);
 
     if job.cleanup && !job.dry_run && outcome.error.is_none() {
-        cleanup(api, previous, new_image);
+        for image in left.iter().filter(|i| Some(i.as_str()) != new_image) {
+            cleanup(api, image);
+        }
     }
     Outcome {
         containers: reports,
@@ -238,10 +247,8 @@ fn containers(
     }
 }
 
-fn cleanup(api: &dyn EngineApi, previous: Option<&str>, new_image: Option<&str>) {
-    let Some(previous) = previous.filter(|p| Some(*p) != new_image) else {
-        return;
-    };
+/// Removes `previous` unless a container uses it or a tag names it.
+fn cleanup(api: &dyn EngineApi, previous: &str) {
     let used = match inspect_all(api) {
         Ok(all) => all.iter().any(|c| c.image.as_deref() == Some(previous)),
         Err(e) => {
@@ -255,6 +262,20 @@ fn cleanup(api: &dyn EngineApi, previous: Option<&str>, new_image: Option<&str>)
             "previous image kept: a container still uses it"
         );
         return;
+    }
+    // Removing by ID also removes the tags of its repository that still name the image
+    // (a `:pinned` or version tag kept to go back to): a tagged image stays.
+    match api.inspect_image(previous) {
+        Ok(Some(image)) if image.repo_tags.as_ref().is_some_and(|t| !t.is_empty()) => {
+            tracing::info!(image = previous, "previous image kept: still tagged");
+            return;
+        }
+        Ok(Some(_)) => {}
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!("cleanup skipped: {e:#}");
+            return;
+        }
     }
     match api.remove_image(previous) {
         Ok(true) => tracing::info!(image = previous, "previous image removed"),

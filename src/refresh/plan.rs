@@ -9,7 +9,13 @@
 //! Copying the merged result wholesale would pin the old image's `PATH`, version
 //! variables and labels over the new image's.
 //!
-//! Known shortcomings: a MAC address given with `--mac-address` is not carried over on
+//! Variables say more: the engine lists the create's own variables first, in their order,
+//! then appends the image's that the create did not name. That order shows a variable the
+//! user set to the image's own value (see [`user_env`]).
+//!
+//! Known shortcomings: a label, command, entrypoint, user, working dir or stop signal the
+//! user set to exactly the old image's value cannot be told from the image's and follows
+//! the new image. A MAC address given with `--mac-address` is not carried over on
 //! engines before API 1.44 (the client model has no field for it there; the new container
 //! gets a generated one), and the deprecated kernel-memory limits are dropped.
 
@@ -17,7 +23,7 @@ use std::collections::{HashMap, HashSet};
 
 use bollard::models::{
     ContainerConfig, ContainerCreateBody, ContainerInspectResponse, EndpointIpamConfig,
-    EndpointSettings, HostConfig, ImageConfig, Mount, MountType, NetworkingConfig,
+    EndpointSettings, HealthConfig, HostConfig, ImageConfig, Mount, MountType, NetworkingConfig,
 };
 
 use super::labels;
@@ -92,12 +98,9 @@ pub fn plan(input: &Input) -> Plan {
         tty: old.tty,
         open_stdin: old.open_stdin,
         stdin_once: old.stdin_once,
-        env: not_in(&old.env, &image.env),
+        env: user_env(&old.env, &image.env),
         cmd,
-        healthcheck: old
-            .healthcheck
-            .clone()
-            .filter(|h| Some(h) != image.healthcheck.as_ref()),
+        healthcheck: healthcheck(old.healthcheck.as_ref(), image.healthcheck.as_ref()),
         image: Some(input.image.clone()),
         volumes: not_in(&old.volumes, &image.volumes),
         working_dir: user_set(&old.working_dir, &image.working_dir),
@@ -161,6 +164,29 @@ fn command(
     (None, cmd)
 }
 
+/// The parts of the healthcheck the user set; the engine fills the rest from the image.
+///
+/// An override of one part (`--health-retries`) shows in the inspect merged with the old
+/// image's probe; copying it whole would keep probing with the old image's command.
+fn healthcheck(old: Option<&HealthConfig>, image: Option<&HealthConfig>) -> Option<HealthConfig> {
+    let old = old?;
+    let Some(image) = image else {
+        return Some(old.clone());
+    };
+    fn own<T: PartialEq + Clone>(old: &Option<T>, image: &Option<T>) -> Option<T> {
+        old.clone().filter(|_| old != image)
+    }
+    let kept = HealthConfig {
+        test: own(&old.test, &image.test),
+        interval: own(&old.interval, &image.interval),
+        timeout: own(&old.timeout, &image.timeout),
+        retries: own(&old.retries, &image.retries),
+        start_period: own(&old.start_period, &image.start_period),
+        start_interval: own(&old.start_interval, &image.start_interval),
+    };
+    (kept != HealthConfig::default()).then_some(kept)
+}
+
 /// The old value when it differs from the image's (treating unset as empty).
 fn user_set(old: &Option<String>, image: &Option<String>) -> Option<String> {
     let old_value = old.as_deref().unwrap_or_default();
@@ -177,6 +203,29 @@ fn not_in(old: &Option<Vec<String>>, image: &Option<Vec<String>>) -> Option<Vec<
         .cloned()
         .collect();
     (!kept.is_empty()).then_some(kept)
+}
+
+/// The variables the user set, in their order, or `None` when there are none.
+///
+/// The engine builds a container's variables as the create's own followed by the image's
+/// whose names the create did not use. The shortest leading run that explains the rest
+/// that way is the user's, even where a value equals the image's. When nothing of the
+/// image's was appended (the create named every image variable, as a tool that copied a
+/// whole merged list does) the order tells nothing, and the variables whose values the
+/// old image does not have are the user's.
+fn user_env(old: &Option<Vec<String>>, image: &Option<Vec<String>>) -> Option<Vec<String>> {
+    let env = old.as_deref().unwrap_or_default();
+    let from_image = image.as_deref().unwrap_or_default();
+    let name = |entry: &String| entry.split('=').next().unwrap_or_default().to_string();
+    let split = (0..env.len()).find(|&at| {
+        let named: HashSet<String> = env[..at].iter().map(name).collect();
+        let appended = from_image.iter().filter(|e| !named.contains(&name(e)));
+        env[at..].iter().eq(appended)
+    });
+    match split {
+        Some(at) => (at > 0).then(|| env[..at].to_vec()),
+        None => not_in(old, image),
+    }
 }
 
 /// Labels the user set: not the old image's, and not imgwatch's own bookkeeping.
@@ -312,29 +361,40 @@ fn networks(
         .network_settings
         .as_ref()
         .and_then(|n| n.networks.as_ref());
-    let mut endpoints: Vec<(String, EndpointSettings)> = attached
-        .into_iter()
-        .flatten()
-        .map(|(name, old)| {
-            let user_defined = !BUILTIN_NETWORKS.contains(&name.as_str());
-            (
-                name.clone(),
-                endpoint(old, user_defined, hostname, short_id),
-            )
-        })
-        .collect();
-    endpoints.sort_by(|a, b| a.0.cmp(&b.0));
-
     let primary = if network_mode.is_empty() || network_mode == "default" {
         "bridge"
     } else {
         network_mode
     };
+    let mut endpoints: Vec<(bool, String, EndpointSettings)> = attached
+        .into_iter()
+        .flatten()
+        .map(|(name, old)| {
+            let user_defined = !BUILTIN_NETWORKS.contains(&name.as_str());
+            (
+                name == primary || names_network(primary, old),
+                name.clone(),
+                endpoint(old, user_defined, hostname, short_id),
+            )
+        })
+        .collect();
+    endpoints.sort_by(|a, b| a.1.cmp(&b.1));
+
     let first = endpoints
         .iter()
-        .position(|(name, _)| name == primary)
-        .map(|i| endpoints.remove(i));
-    (first, endpoints)
+        .position(|(is_primary, _, _)| *is_primary)
+        .map(|i| endpoints.remove(i))
+        .map(|(_, name, endpoint)| (name, endpoint));
+    let rest = endpoints.into_iter().map(|(_, n, e)| (n, e)).collect();
+    (first, rest)
+}
+
+/// True when a network mode that is a network ID (or the 12-character form of one) is the
+/// network of `endpoint`: API clients may name the network by ID, and the engine keeps
+/// that ID as the mode while the inspect lists the network under its name.
+fn names_network(mode: &str, endpoint: &EndpointSettings) -> bool {
+    let id = endpoint.network_id.as_deref().unwrap_or_default();
+    mode.len() >= 12 && id.starts_with(mode)
 }
 
 fn endpoint(

@@ -82,6 +82,42 @@ fn keeps_only_the_variables_the_user_set() {
 }
 
 #[test]
+fn a_variable_listed_before_the_image_ones_is_the_users_even_at_the_image_value() {
+    let old_image = image(json!({"Env": ["PATH=/bin", "PORT=80", "MODE=a"]}));
+    let new_image = image(json!({"Env": ["PATH=/usr/bin:/bin", "PORT=90"]}));
+    let cases: [(&[&str], Option<Vec<String>>); 6] = [
+        // `-e PORT=80`: listed first, the image's follow without it.
+        (&["PORT=80", "PATH=/bin", "MODE=a"], strings(&["PORT=80"])),
+        (
+            &["TOKEN=x", "MODE=a", "PATH=/bin", "PORT=80"],
+            strings(&["TOKEN=x", "MODE=a"]),
+        ),
+        // The user's list equals the image's in order: nothing tells them apart.
+        (&["PATH=/bin", "PORT=80", "MODE=a"], None),
+        // A trailing variable at the image's value may be the image's: it is left to it.
+        (
+            &["MODE=b", "PORT=80", "PATH=/bin"],
+            strings(&["MODE=b", "PORT=80"]),
+        ),
+        // A whole merged list copied by some tool: nothing was appended, values decide.
+        (
+            &["PATH=/bin", "PORT=80", "MODE=a", "TOKEN=x"],
+            strings(&["TOKEN=x"]),
+        ),
+        // Not a list the engine builds from this image: values decide.
+        (&["PATH=/bin", "MODE=c"], strings(&["MODE=c"])),
+    ];
+    for (env, expected) in cases {
+        let old = container(json!({"Env": env}), json!({}), json!({}));
+        assert_eq!(
+            run(&old, &old_image, &new_image).body.env,
+            expected,
+            "{env:?}"
+        );
+    }
+}
+
+#[test]
 fn keeps_user_labels_and_drops_image_and_bookkeeping_labels() {
     let old_image = image(json!({"Labels": {"org.version": "1", "vendor": "m"}}));
     let new_image = image(json!({"Labels": {"org.version": "2"}}));
@@ -176,6 +212,22 @@ fn keeps_a_healthcheck_override_only() {
         .healthcheck
         .unwrap();
     assert_eq!(kept.test, strings(&["NONE"]));
+
+    // `--health-retries 5` alone: the engine showed the old image's probe beside it.
+    let retuned = container(
+        json!({"Healthcheck": {"Test": ["CMD", "true"], "Interval": 1_000_000_000,
+                               "Retries": 5}}),
+        json!({}),
+        json!({}),
+    );
+    let kept = run(&retuned, &old_image, &new_image)
+        .body
+        .healthcheck
+        .unwrap();
+    assert_eq!(
+        (kept.test, kept.interval, kept.retries),
+        (None, None, Some(5))
+    );
 }
 
 #[test]
@@ -273,6 +325,31 @@ fn names_one_network_at_create_and_connects_the_rest_with_their_aliases() {
         (&b.ipam_config, &b.ip_address, &b.mac_address),
         (&None, &None, &None)
     );
+}
+
+#[test]
+fn a_network_mode_given_as_a_network_id_keeps_that_network_at_create() {
+    let img = image(json!({}));
+    let net_id = "d844d1bcc6da270170baa43cbd6ddc3637dcd8f56333d7ddb92d8ecd980d568f";
+    let old = container(
+        json!({}),
+        json!({"NetworkMode": net_id}),
+        json!({"NetworkSettings": {"Networks": {
+            "net-a": {"Aliases": ["ay"], "IPAMConfig": {"IPv4Address": "10.5.0.9"},
+                      "NetworkID": net_id},
+            "net-b": {"Aliases": ["bee"], "NetworkID": "n2"}
+        }}}),
+    );
+    let plan = run(&old, &img, &img);
+    let first = plan
+        .body
+        .networking_config
+        .unwrap()
+        .endpoints_config
+        .unwrap();
+    assert_eq!(first["net-a"].aliases, strings(&["ay"]));
+    let names: Vec<&str> = plan.networks.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["net-b"]);
 }
 
 #[test]

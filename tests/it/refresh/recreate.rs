@@ -24,10 +24,14 @@ const STOPPABLE_1: &str = "trap 'exit 0' TERM; sleep 1001 & wait";
 const STOPPABLE_2: &str = "trap 'exit 0' TERM; sleep 1002 & wait";
 const STOPPABLE_3: &str = "trap 'exit 0' TERM; sleep 1003 & wait";
 
-/// A /24 for the test's static-address network, unlikely to meet another test's.
-fn subnet() -> (String, String) {
+/// A /24 under `10.<second>.0.0/16` for a test's static-address network, and an address
+/// in it; each test passes its own `second`, so tests of one process never overlap.
+fn subnet(second: u32) -> (String, String) {
     let octet = 20 + std::process::id() % 200;
-    (format!("10.213.{octet}.0/24"), format!("10.213.{octet}.50"))
+    (
+        format!("10.{second}.{octet}.0/24"),
+        format!("10.{second}.{octet}.50"),
+    )
 }
 
 #[test]
@@ -38,7 +42,7 @@ fn recreates_a_running_container_with_every_setting_and_its_volume_data() {
         host.scope.name("nb"),
         host.scope.name("vol"),
     );
-    let (range, address) = subnet();
+    let (range, address) = subnet(213);
     docker(&["network", "create", &na]);
     docker(&["network", "create", "--subnet", &range, &nb]);
     let named = format!("{vol}:/named");
@@ -140,6 +144,76 @@ fn recreates_a_running_container_with_every_setting_and_its_volume_data() {
     assert_eq!(inspect(&name)["State"]["Health"]["Status"], "healthy");
     assert_eq!(host.names(), [name]);
     assert_gone(&[&old_id]);
+}
+
+#[test]
+fn keeps_the_aliases_and_address_on_a_network_given_by_id() {
+    // API clients may name the network by ID; the engine then keeps the ID as the network
+    // mode while the inspect lists the network under its name.
+    let host = Host::with(&version("1"));
+    let net = host.scope.name("byid");
+    let (range, address) = subnet(214);
+    docker(&["network", "create", "--subnet", &range, &net]);
+    let net_id = inspect(&net)["Id"].as_str().unwrap().to_string();
+    let flags = [
+        "--network",
+        &net_id,
+        "--network-alias",
+        "alpha",
+        "--ip",
+        &address,
+    ];
+    let name = host.container("ws", &flags, true);
+
+    let digest = host.publish(&version("2"));
+    let mut job = host.job(&digest);
+    job.health_timeout = HEALTHY_WITHIN;
+    let new = recreated(&host.refresh(&job), &name);
+    let endpoint = &new["NetworkSettings"]["Networks"][&net];
+    assert!(
+        strings(&endpoint["Aliases"]).contains(&"alpha".to_string()),
+        "{endpoint}"
+    );
+    assert_eq!(endpoint["IPAddress"], address.as_str(), "{endpoint}");
+}
+
+#[test]
+fn a_healthcheck_the_user_only_retuned_probes_with_the_new_image_command() {
+    // The engine fills what a healthcheck override leaves out from the image, so the
+    // inspect shows the old image's probe beside the user's retries.
+    let probe = |n: &str| TestImage::new(n).healthcheck(&format!("echo {n}"));
+    let host = Host::with(&probe("one"));
+    let name = host.container("ws", &["--health-retries", "5"], true);
+
+    let digest = host.publish(&probe("two"));
+    let mut job = host.job(&digest);
+    job.health_timeout = HEALTHY_WITHIN;
+    let new = recreated(&host.refresh(&job), &name);
+    let check = &new["Config"]["Healthcheck"];
+    assert_eq!(
+        strings(&check["Test"]).last().unwrap(),
+        "echo two",
+        "{check}"
+    );
+    assert_eq!(check["Retries"], 5, "{check}");
+}
+
+#[test]
+fn a_variable_the_user_set_to_the_image_default_keeps_the_user_value() {
+    // `-e PORT=8000` equals the first image's default; the second image moves the
+    // default, and the container keeps what its creator asked for.
+    let port = |n: &str, port: &str| TestImage::new(n).env("PORT", port).env("MODE", n);
+    let host = Host::with(&port("one", "8000"));
+    let pinned = host.container("pinned", &["-e", "PORT=8000"], true);
+    let plain = host.container("plain", &[], true);
+
+    let digest = host.publish(&port("two", "9000"));
+    let outcome = host.refresh(&host.job(&digest));
+    let env = |name: &str| strings(&recreated(&outcome, name)["Config"]["Env"]);
+    let pinned = env(&pinned);
+    assert!(pinned.contains(&"PORT=8000".to_string()), "{pinned:?}");
+    assert!(pinned.contains(&"MODE=two".to_string()), "{pinned:?}");
+    assert!(env(&plain).contains(&"PORT=9000".to_string()));
 }
 
 #[test]
@@ -250,5 +324,39 @@ fn cleanup_removes_the_previous_image_once_unused() {
     assert!(
         try_docker(&["image", "inspect", &previous]).is_err(),
         "{previous} removed"
+    );
+}
+
+#[test]
+fn cleanup_keeps_a_previous_image_another_tag_still_names() {
+    let (host, _, _, digest) = updated(&version("1"), &version("2"));
+    let previous = host.image_id();
+    // A tag of the same repository: the engine removes an image by ID with its one
+    // repository's tags, unasked.
+    let kept = host.image.replace(":latest", ":pinned");
+    docker(&["tag", &previous, &kept]);
+    let mut job = host.job(&digest);
+    job.cleanup = true;
+    let outcome = host.refresh(&job);
+    assert_eq!(outcome.error, None);
+    assert_eq!(inspect(&kept)["Id"].as_str(), Some(previous.as_str()));
+}
+
+#[test]
+fn cleanup_after_a_pull_only_run_removes_the_image_the_containers_left() {
+    // The pull moved the tag already, so the image before the recreate's pull is the new
+    // one; the image to clean up is the one the containers ran.
+    let (host, name, _, digest) = updated(&version("1"), &version("2"));
+    let first = host.image_id();
+    let mut job = host.job(&digest);
+    job.recreate = false;
+    assert_eq!(host.refresh(&job).error, None);
+
+    job.recreate = true;
+    job.cleanup = true;
+    recreated(&host.refresh(&job), &name);
+    assert!(
+        try_docker(&["image", "inspect", &first]).is_err(),
+        "{first} removed"
     );
 }
