@@ -119,6 +119,20 @@ fn helper(sandbox: &Sandbox, name: &str, body: &str) -> String {
     )
 }
 
+/// A helper that answers `username`/`secret` and keeps the address it was asked for in
+/// the returned file; returns the `PATH` to run with as well.
+fn recording_helper(
+    sandbox: &Sandbox,
+    name: &str,
+    username: &str,
+    secret: &str,
+) -> (String, std::path::PathBuf) {
+    let asked = sandbox.path("asked");
+    let answer = json!({"Username": username, "Secret": secret});
+    let body = format!("cat > {}\necho '{answer}'", asked.display());
+    (helper(sandbox, name, &body), asked)
+}
+
 /// A registry that wants nothing but serves `digest('a')` for every manifest.
 fn anonymous_registry() -> FakeRegistry {
     FakeRegistry::start(|seen: &Seen| match seen.method.as_str() {
@@ -146,15 +160,7 @@ fn a_credential_helper_for_a_host_and_port_is_asked_for_that_address() {
         }
     });
     let sandbox = Sandbox::new();
-    let asked = sandbox.path("asked");
-    let path = helper(
-        &sandbox,
-        "fake",
-        &format!(
-            "cat > {}\necho '{{\"Username\":\"robot\",\"Secret\":\"from-helper\"}}'",
-            asked.display()
-        ),
-    );
+    let (path, asked) = recording_helper(&sandbox, "fake", "robot", "from-helper");
     sandbox.docker_config(json!({"credHelpers": {fake.addr(): "fake"}}));
     let reference = format!("{}/team/app:latest", fake.addr());
     let ran = run(sandbox.cmd().env("PATH", path).args(["digest", &reference]));
@@ -254,15 +260,7 @@ fn a_ping_redirected_to_another_host_gets_none_of_this_registry_s_credentials() 
 #[test]
 fn docker_hub_credentials_are_asked_for_under_the_docker_cli_s_key() {
     let sandbox = Sandbox::new();
-    let asked = sandbox.path("asked");
-    let path = helper(
-        &sandbox,
-        "hub",
-        &format!(
-            "cat > {}\necho '{{\"Username\":\"u\",\"Secret\":\"s\"}}'",
-            asked.display()
-        ),
-    );
+    let (path, asked) = recording_helper(&sandbox, "hub", "u", "s");
     sandbox.docker_config(json!({"credHelpers": {"https://index.docker.io/v1/": "hub"}}));
     // A dead loopback proxy keeps the run off the network; the lookup comes first.
     let ran = run(sandbox
