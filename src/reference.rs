@@ -73,7 +73,9 @@ impl Reference {
             _ => (DOCKER_HUB.to_string(), name.to_string()),
         };
         let registry = match registry.as_str() {
-            "index.docker.io" | "registry-1.docker.io" => DOCKER_HUB.to_string(),
+            // The docker CLI folds only the legacy index name into docker.io; the API
+            // host `registry-1.docker.io` stays a registry of its own in references.
+            "index.docker.io" => DOCKER_HUB.to_string(),
             _ => registry,
         };
         if registry.chars().any(|c| c.is_ascii_uppercase()) {
@@ -332,6 +334,13 @@ mod tests {
                 None,
             ),
             ("localhost/app", "localhost", "app", Some("latest"), None),
+            (
+                "registry-1.docker.io/x",
+                "registry-1.docker.io",
+                "x",
+                Some("latest"),
+                None,
+            ),
             (
                 "127.0.0.1:5000/a/b:v2",
                 "127.0.0.1:5000",
