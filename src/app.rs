@@ -8,7 +8,7 @@ use clap::Parser;
 
 use crate::cli::{Cli, Command};
 use crate::output;
-use crate::run::{self, EXIT_FAILED, EXIT_OK, Fatal};
+use crate::run::{self, EXIT_OK, Fatal};
 use crate::settings::{self, CheckSettings};
 
 /// Runs the command line of this process and returns its exit status.
@@ -37,11 +37,10 @@ fn dispatch(cli: &Cli) -> Result<u8, Fatal> {
             let settings = CheckSettings::resolve(args, config, env).map_err(Fatal::usage)?;
             let outcome = run::check(&settings, env);
             let status = match &outcome {
-                Ok((report, _)) if report.any_failed() => EXIT_FAILED,
-                Ok(_) => EXIT_OK,
+                Ok(checked) => checked.exit_status(),
                 Err(fatal) => fatal.status,
             };
-            let finished = outcome.as_ref().ok().map(|(report, state)| (report, state));
+            let finished = outcome.as_ref().ok().map(|c| (&c.report, &c.state));
             let printed = match finished {
                 Some((report, _)) => output::report(&mut stdout, report, settings.json),
                 None => Ok(()),

@@ -21,7 +21,7 @@ use crate::state::{self, State};
 
 /// Runs a check and returns its report and the state it wrote; the caller prints the
 /// report and picks the exit status.
-pub fn check(settings: &CheckSettings, env: Env) -> Result<(Report, State), Fatal> {
+pub fn check(settings: &CheckSettings, env: Env) -> Result<Checked, Fatal> {
     let started = Instant::now();
 
     // A dry run writes nothing, so it neither needs nor takes the lock.
@@ -102,8 +102,14 @@ pub fn check(settings: &CheckSettings, env: Env) -> Result<(Report, State), Fata
         report.runtimes.push(line);
     }
 
-    if !settings.dry_run {
-        state::save(&settings.state_path, &state).map_err(Fatal::failure)?;
+    // A state that cannot be written fails the run, but only after its report is out:
+    // containers may already have been recreated, and the operator must see that.
+    let unsaved = match settings.dry_run {
+        true => None,
+        false => state::save(&settings.state_path, &state).err(),
+    };
+    if let Some(error) = &unsaved {
+        tracing::error!("{error:#}; the next run will see this run's changes again");
     }
     tracing::info!(
         "checked {} runtime(s): {} moved, {} updated, {} failed in {:.1}s",
@@ -117,7 +123,31 @@ pub fn check(settings: &CheckSettings, env: Env) -> Result<(Report, State), Fata
         report.count(Status::Failed),
         started.elapsed().as_secs_f64()
     );
-    Ok((report, state))
+    Ok(Checked {
+        report,
+        state,
+        unsaved,
+    })
+}
+
+/// What a check produced.
+pub struct Checked {
+    pub report: Report,
+    /// The state as written (or as it would have been).
+    pub state: State,
+    /// Why the state could not be written, if it could not: the run then exits 1.
+    pub unsaved: Option<anyhow::Error>,
+}
+
+impl Checked {
+    /// The exit status the run ends with.
+    pub fn exit_status(&self) -> u8 {
+        if self.report.any_failed() || self.unsaved.is_some() {
+            super::EXIT_FAILED
+        } else {
+            super::EXIT_OK
+        }
+    }
 }
 
 /// Logs each distinct registry error once, naming the runtimes it hit: a registry that

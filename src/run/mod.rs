@@ -6,7 +6,7 @@ pub mod decide;
 mod finish;
 mod resolve;
 
-pub use check::check;
+pub use check::{Checked, check};
 pub use commands::{digest, forget, status};
 pub use finish::finish;
 pub use resolve::{Resolution, Target, resolve_all};

@@ -361,3 +361,50 @@ fn a_held_back_digest_costs_one_head_and_no_get() {
         .count();
     assert_eq!(gets, 0, "{requests:#?}");
 }
+
+/// Makes a directory immutable (even for root) until dropped.
+struct Immutable(std::path::PathBuf);
+
+impl Immutable {
+    fn new(dir: std::path::PathBuf) -> Immutable {
+        let status = Process::new("chattr")
+            .arg("+i")
+            .arg(&dir)
+            .status()
+            .expect("chattr (e2fsprogs)");
+        assert!(status.success(), "chattr +i {}", dir.display());
+        Immutable(dir)
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = Process::new("chattr").arg("-i").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_state_that_cannot_be_written_fails_the_run_after_reporting() {
+    let registry = TestRegistry::start();
+    registry.push_image(&repo("ro"), "latest", "linux/amd64", "1");
+    let sandbox = watching(&registry, &["ro"], "");
+    assert_eq!(run(sandbox.cmd().arg("check")).code, 0);
+    let before = std::fs::read(sandbox.state_path()).unwrap();
+    registry.push_image(&repo("ro"), "latest", "linux/amd64", "2");
+
+    let guard = Immutable::new(sandbox.state_path().parent().unwrap().to_path_buf());
+    let ran = run(sandbox.cmd().args(["check", "--json"]));
+    drop(guard);
+    assert_eq!(ran.code, 1, "{}", ran.stderr);
+    assert_eq!(
+        ran.runtime("ro")["status"],
+        "pending",
+        "the report is still printed"
+    );
+    assert!(
+        ran.stderr.contains("cannot write state file"),
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(std::fs::read(sandbox.state_path()).unwrap(), before);
+}
