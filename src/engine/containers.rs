@@ -129,6 +129,22 @@ impl EngineApi for Engine {
         }
     }
 
+    fn discard_container(&self, id: &str) -> Result<()> {
+        // With `v` the engine removes only volumes the container's mounts do not name,
+        // that is the anonymous ones created for it (a `VOLUME` only the new image has);
+        // the volumes handed over from the old container are mounted by name and stay.
+        let options = RemoveContainerOptions {
+            v: true,
+            force: true,
+            link: false,
+        };
+        match self.block_on(self.docker.remove_container(id, Some(options))) {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(anyhow!(e)).with_context(|| format!("remove container {}", short(id))),
+        }
+    }
+
     fn remove_image(&self, id: &str) -> Result<bool> {
         Engine::remove_image(self, id)
     }

@@ -30,6 +30,9 @@ pub trait EngineApi {
     fn rename_container(&self, id: &str, name: &str) -> Result<()>;
     /// Removes a container, never its volumes; `force` also kills it when running.
     fn remove_container(&self, id: &str, force: bool) -> Result<()>;
+    /// Removes a new container that is given up, running or not, with the anonymous
+    /// volumes it made itself; the volumes it was handed by name stay.
+    fn discard_container(&self, id: &str) -> Result<()>;
     /// Removes an image unless something uses or names it; true when removed.
     fn remove_image(&self, id: &str) -> Result<bool>;
     /// The engine host's name, the hostname host-network containers get by default.

@@ -255,6 +255,10 @@ impl EngineApi for Fake {
         Ok(())
     }
 
+    fn discard_container(&self, id: &str) -> Result<()> {
+        self.remove_container(id, true)
+    }
+
     fn remove_image(&self, _id: &str) -> Result<bool> {
         self.change("remove image");
         Ok(false)

@@ -21,7 +21,7 @@
 //!
 //! A failure in steps 1 to 4 rolls back: stop the new ones, move them back to their
 //! temporary names, give the old ones their names back, start those that ran, and only
-//! then remove the new ones.
+//! then remove the new ones (with the anonymous volumes only they made).
 //!
 //! # Recovery state machine
 //!

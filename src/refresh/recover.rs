@@ -296,7 +296,7 @@ fn restore(
     }
 
     for pair in pairs {
-        note(&pair.name, api.remove_container(id(&pair.new), true));
+        note(&pair.name, api.discard_container(id(&pair.new)));
     }
 
     pairs

@@ -329,7 +329,7 @@ fn rollback(api: &dyn EngineApi, group: &[Prepared], progress: &[Progress]) -> O
     }
     for p in progress.iter().rev() {
         if let Some(new_id) = &p.new_id {
-            note(api.remove_container(new_id, true));
+            note(api.discard_container(new_id));
         }
     }
 

@@ -73,6 +73,10 @@ impl EngineApi for KillAt<'_> {
         self.change("remove");
         self.engine.remove_container(id, force)
     }
+    fn discard_container(&self, id: &str) -> Result<()> {
+        self.change("discard");
+        self.engine.discard_container(id)
+    }
     fn remove_image(&self, id: &str) -> Result<bool> {
         self.change("remove image");
         EngineApi::remove_image(self.engine, id)

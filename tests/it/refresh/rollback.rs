@@ -1,12 +1,19 @@
 //! A new image that does not work is rolled back: the old container runs again under its
 //! name, with its own ID, and the runtime fails saying why.
 
-use std::time::Instant;
+use std::cell::RefCell;
+use std::time::{Duration, Instant};
 
+use anyhow::Result;
+use bollard::models::{
+    ContainerCreateBody, ContainerInspectResponse, EndpointSettings, ImageInspect,
+};
+use imgwatch::engine::Engine;
+use imgwatch::refresh::EngineApi;
 use imgwatch::report::Action;
 
 use super::{HEALTHY_WITHIN, Host, assert_running, read, report_of};
-use crate::support::{TestImage, inspect};
+use crate::support::{TestImage, inspect, try_docker};
 
 fn working() -> TestImage {
     TestImage::new("good").file("/version", "1")
@@ -61,4 +68,103 @@ fn a_new_image_that_turns_unhealthy_is_rolled_back() {
     let broken = TestImage::new("sick").healthcheck("echo sick; exit 1");
     let error = rolled_back(&broken, true);
     assert!(error.contains("unhealthy"), "{error}");
+}
+
+/// The real engine, noting the volumes of every container the refresh removes.
+struct Watch<'a> {
+    engine: &'a Engine,
+    volumes: RefCell<Vec<String>>,
+}
+
+impl Watch<'_> {
+    fn note(&self, id: &str) {
+        let Ok(Some(container)) = EngineApi::inspect_container(self.engine, id) else {
+            return;
+        };
+        let volumes = container.mounts.into_iter().flatten();
+        let named = volumes.filter(|m| m.typ.as_deref() == Some("volume"));
+        self.volumes
+            .borrow_mut()
+            .extend(named.filter_map(|m| m.name));
+    }
+}
+
+impl EngineApi for Watch<'_> {
+    fn container_ids(&self) -> Result<Vec<String>> {
+        self.engine.container_ids()
+    }
+    fn inspect_container(&self, id: &str) -> Result<Option<ContainerInspectResponse>> {
+        EngineApi::inspect_container(self.engine, id)
+    }
+    fn inspect_image(&self, name: &str) -> Result<Option<ImageInspect>> {
+        EngineApi::inspect_image(self.engine, name)
+    }
+    fn create_container(&self, name: &str, body: ContainerCreateBody) -> Result<String> {
+        self.engine.create_container(name, body)
+    }
+    fn connect_network(&self, network: &str, id: &str, endpoint: EndpointSettings) -> Result<()> {
+        self.engine.connect_network(network, id, endpoint)
+    }
+    fn start_container(&self, id: &str) -> Result<()> {
+        self.engine.start_container(id)
+    }
+    fn stop_container(&self, id: &str) -> Result<()> {
+        self.engine.stop_container(id)
+    }
+    fn restart_container(&self, id: &str) -> Result<()> {
+        self.engine.restart_container(id)
+    }
+    fn rename_container(&self, id: &str, name: &str) -> Result<()> {
+        self.engine.rename_container(id, name)
+    }
+    fn remove_container(&self, id: &str, force: bool) -> Result<()> {
+        self.note(id);
+        self.engine.remove_container(id, force)
+    }
+    fn discard_container(&self, id: &str) -> Result<()> {
+        self.note(id);
+        self.engine.discard_container(id)
+    }
+    fn remove_image(&self, id: &str) -> Result<bool> {
+        EngineApi::remove_image(self.engine, id)
+    }
+    fn engine_hostname(&self) -> Option<String> {
+        self.engine.engine_hostname()
+    }
+    fn sleep(&self, duration: Duration) {
+        self.engine.sleep(duration)
+    }
+}
+
+#[test]
+fn a_rollback_leaves_no_volume_only_the_new_container_made() {
+    let host = Host::with(&working());
+    let name = host.container("ws", &["-v", "/data"], true);
+    docker_exec_write(&name);
+    let broken = TestImage::new("exits")
+        .volume("/fresh")
+        .cmd(&["/bin/sh", "-c", "exit 3"]);
+    let digest = host.publish(&broken);
+
+    let watch = Watch {
+        engine: &host.engine,
+        volumes: RefCell::default(),
+    };
+    let outcome = host.refresh_via(&watch, &host.job(&digest));
+    assert_eq!(report_of(&outcome, &name).action, Action::RolledBack);
+    assert_eq!(read(&name, "/data/f"), "kept");
+    let data = inspect(&name)["Mounts"][0]["Name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let noted = watch.volumes.borrow();
+    assert!(
+        noted.contains(&data),
+        "the new container had /data: {noted:?}"
+    );
+    let left: Vec<&String> = noted
+        .iter()
+        .filter(|v| **v != data && try_docker(&["volume", "inspect", v]).is_ok())
+        .collect();
+    assert!(left.is_empty(), "volumes left behind: {left:?}");
 }
