@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow};
 use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, EndpointSettings, ImageInspect,
-    NetworkConnectRequest,
+    NetworkConnectRequest, NetworkDisconnectRequest,
 };
 use bollard::query_parameters::{
     CreateContainerOptions, ListContainersOptions, RemoveContainerOptions, RenameContainerOptions,
@@ -67,6 +67,21 @@ impl EngineApi for Engine {
         self.block_on(self.docker.connect_network(network, request))
             .map_err(|e| anyhow!(e))
             .with_context(|| format!("connect container {} to network '{network}'", short(id)))
+    }
+
+    fn disconnect_network(&self, network: &str, id: &str) -> Result<()> {
+        let request = NetworkDisconnectRequest {
+            container: id.to_string(),
+            force: Some(false),
+        };
+        self.block_on(self.docker.disconnect_network(network, request))
+            .map_err(|e| anyhow!(e))
+            .with_context(|| {
+                format!(
+                    "disconnect container {} from network '{network}'",
+                    short(id)
+                )
+            })
     }
 
     fn start_container(&self, id: &str) -> Result<()> {

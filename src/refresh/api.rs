@@ -20,6 +20,8 @@ pub trait EngineApi {
     fn create_container(&self, name: &str, body: ContainerCreateBody) -> Result<String>;
     /// Connects a created container to one more network.
     fn connect_network(&self, network: &str, id: &str, endpoint: EndpointSettings) -> Result<()>;
+    /// Takes a created container off a network.
+    fn disconnect_network(&self, network: &str, id: &str) -> Result<()>;
     /// Starts a container.
     fn start_container(&self, id: &str) -> Result<()>;
     /// Stops a container with its own stop signal and timeout.

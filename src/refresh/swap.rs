@@ -275,6 +275,9 @@ fn create(
     for (network, endpoint) in plan.networks {
         api.connect_network(&network, &new_id, endpoint)?;
     }
+    if let Some(network) = plan.detach {
+        api.disconnect_network(&network, &new_id)?;
+    }
     Ok(new_id)
 }
 

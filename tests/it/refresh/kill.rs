@@ -53,6 +53,10 @@ impl EngineApi for KillAt<'_> {
         self.change("connect");
         self.engine.connect_network(network, id, endpoint)
     }
+    fn disconnect_network(&self, network: &str, id: &str) -> Result<()> {
+        self.change("disconnect");
+        self.engine.disconnect_network(network, id)
+    }
     fn start_container(&self, id: &str) -> Result<()> {
         self.change("start");
         self.engine.start_container(id)

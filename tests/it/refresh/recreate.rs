@@ -178,6 +178,27 @@ fn keeps_the_aliases_and_address_on_a_network_given_by_id() {
 }
 
 #[test]
+fn a_container_taken_off_the_default_bridge_stays_off_it() {
+    // Taken off the bridge for isolation, on its own network only: the network mode still
+    // says `default`, which a create would attach to the bridge again.
+    let host = Host::with(&version("1"));
+    let net = host.scope.name("own");
+    docker(&["network", "create", &net]);
+    let name = host.container("ws", &[], true);
+    docker(&["network", "disconnect", "bridge", &name]);
+    docker(&["network", "connect", "--alias", "alpha", &net, &name]);
+
+    let digest = host.publish(&version("2"));
+    let mut job = host.job(&digest);
+    job.health_timeout = HEALTHY_WITHIN;
+    let new = recreated(&host.refresh(&job), &name);
+    let networks = new["NetworkSettings"]["Networks"].as_object().unwrap();
+    let names: Vec<&String> = networks.keys().collect();
+    assert_eq!(names, [&net], "{networks:?}");
+    assert!(strings(&networks[&net]["Aliases"]).contains(&"alpha".to_string()));
+}
+
+#[test]
 fn a_healthcheck_the_user_only_retuned_probes_with_the_new_image_command() {
     // The engine fills what a healthcheck override leaves out from the image, so the
     // inspect shows the old image's probe beside the user's retries.

@@ -105,6 +105,9 @@ impl EngineApi for Watch<'_> {
     fn connect_network(&self, network: &str, id: &str, endpoint: EndpointSettings) -> Result<()> {
         self.engine.connect_network(network, id, endpoint)
     }
+    fn disconnect_network(&self, network: &str, id: &str) -> Result<()> {
+        self.engine.disconnect_network(network, id)
+    }
     fn start_container(&self, id: &str) -> Result<()> {
         self.engine.start_container(id)
     }
