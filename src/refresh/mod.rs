@@ -78,7 +78,7 @@ pub use api::EngineApi;
 pub use recover::HEALTH_TIMEOUT as RECOVERY_HEALTH_TIMEOUT;
 
 use crate::config::Strategy;
-use crate::engine::Engine;
+use crate::engine::{Engine, same_repository_digests};
 use crate::reference::Reference;
 use crate::report::{Action, ContainerReport};
 use select::{id, name};
@@ -136,12 +136,21 @@ pub fn refresh(engine: &Engine, job: &Job) -> Outcome {
 /// interpose on them (to stop a run at a chosen step, say).
 pub fn refresh_via(engine: &Engine, api: &dyn EngineApi, job: &Job) -> Outcome {
     let reference = job.reference;
-    let previous = match engine.inspect_image(&reference.to_string()) {
-        Ok(image) => image.and_then(|i| i.id),
+    let local = match engine.inspect_image(&reference.to_string()) {
+        Ok(image) => image,
         Err(e) => return Outcome::failed(format!("{e:#}")),
     };
+    let previous = local.as_ref().and_then(|i| i.id.clone());
 
-    let mut new_image = None;
+    // A dry run pulls nothing, but an image an earlier pull left is already the new one:
+    // containers on it are reported unchanged, as a real run would leave them.
+    let mut new_image = local
+        .filter(|_| job.dry_run)
+        .filter(|i| {
+            let digests = i.repo_digests.as_deref().unwrap_or_default();
+            same_repository_digests(reference, digests).contains(&job.digest.to_string())
+        })
+        .and_then(|i| i.id);
     if !job.dry_run {
         let pulled = match engine.pull(reference, job.platform, job.credentials) {
             Ok(pulled) => pulled,

@@ -316,6 +316,18 @@ fn a_dry_run_lists_the_containers_and_changes_nothing() {
 }
 
 #[test]
+fn a_dry_run_counts_containers_already_on_the_pulled_image_as_unchanged() {
+    let (host, name, _, digest) = updated(&version("1"), &version("2"));
+    docker(&["pull", "--quiet", &host.image]);
+    let current = host.container("current", &[], true);
+    let mut job = host.job(&digest);
+    job.dry_run = true;
+    let outcome = host.refresh(&job);
+    assert_eq!(report_of(&outcome, &name).action, Action::Recreated);
+    assert_eq!(report_of(&outcome, &current).action, Action::Unchanged);
+}
+
+#[test]
 fn pull_only_leaves_the_containers_alone() {
     let (host, name, before, digest) = updated(&version("1"), &version("2"));
     let mut job = host.job(&digest);
