@@ -2,6 +2,7 @@
 //! name, with its own ID, and the runtime fails saying why.
 
 use std::cell::RefCell;
+use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -9,10 +10,10 @@ use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, EndpointSettings, ImageInspect,
 };
 use imgwatch::engine::Engine;
-use imgwatch::refresh::EngineApi;
-use imgwatch::report::Action;
+use imgwatch::refresh::{self, EngineApi};
+use imgwatch::report::{Action, ContainerReport};
 
-use super::{HEALTHY_WITHIN, Host, assert_running, read, report_of};
+use super::{HEALTHY_WITHIN, Host, SETTLE, assert_running, read, report_of};
 use crate::support::{TestImage, inspect, try_docker};
 
 fn working() -> TestImage {
@@ -70,13 +71,24 @@ fn a_new_image_that_turns_unhealthy_is_rolled_back() {
     assert!(error.contains("unhealthy"), "{error}");
 }
 
-/// The real engine, noting the volumes of every container the refresh removes.
+/// The real engine, noting the volumes of every container the refresh removes, and
+/// calling `before_start` with each container it is about to start. Its swaps belong to
+/// an ended process, so recovery in this process takes them over.
 struct Watch<'a> {
     engine: &'a Engine,
     volumes: RefCell<Vec<String>>,
+    before_start: Box<dyn Fn(&str) + 'a>,
 }
 
-impl Watch<'_> {
+impl<'a> Watch<'a> {
+    fn new(engine: &'a Engine) -> Watch<'a> {
+        Watch {
+            engine,
+            volumes: RefCell::default(),
+            before_start: Box::new(|_| {}),
+        }
+    }
+
     fn note(&self, id: &str) {
         let Ok(Some(container)) = EngineApi::inspect_container(self.engine, id) else {
             return;
@@ -109,6 +121,7 @@ impl EngineApi for Watch<'_> {
         self.engine.disconnect_network(network, id)
     }
     fn start_container(&self, id: &str) -> Result<()> {
+        (self.before_start)(id);
         self.engine.start_container(id)
     }
     fn stop_container(&self, id: &str) -> Result<()> {
@@ -137,6 +150,12 @@ impl EngineApi for Watch<'_> {
     fn sleep(&self, duration: Duration) {
         self.engine.sleep(duration)
     }
+    /// A process of this boot that has ended, as the run is by the time the next starts.
+    fn owner(&self) -> String {
+        let me = refresh::owner::current();
+        let boot = me.split('/').next().unwrap_or_default();
+        format!("{boot}/999999999/1")
+    }
 }
 
 #[test]
@@ -149,10 +168,7 @@ fn a_rollback_leaves_no_volume_only_the_new_container_made() {
         .cmd(&["/bin/sh", "-c", "exit 3"]);
     let digest = host.publish(&broken);
 
-    let watch = Watch {
-        engine: &host.engine,
-        volumes: RefCell::default(),
-    };
+    let watch = Watch::new(&host.engine);
     let outcome = host.refresh_via(&watch, &host.job(&digest));
     assert_eq!(report_of(&outcome, &name).action, Action::RolledBack);
     assert_eq!(read(&name, "/data/f"), "kept");
@@ -170,4 +186,48 @@ fn a_rollback_leaves_no_volume_only_the_new_container_made() {
         .filter(|v| **v != data && try_docker(&["volume", "inspect", v]).is_ok())
         .collect();
     assert!(left.is_empty(), "volumes left behind: {left:?}");
+}
+
+#[test]
+fn an_old_container_that_cannot_start_again_is_started_by_the_next_run() {
+    // The old container's host port is taken while it is stopped, so neither the new
+    // container nor, in the rollback, the old one can start. Until the old one runs
+    // again the new one must stay, as the record the next run restores from.
+    let host = Host::with(&working());
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let publish = format!("127.0.0.1:{port}:80");
+    let name = host.container("ws", &["-p", &publish], true);
+    let old_id = inspect(&name)["Id"].as_str().unwrap().to_string();
+    let digest = host.publish(&TestImage::new("next").file("/version", "2"));
+
+    let taken: RefCell<Option<TcpListener>> = RefCell::default();
+    let mut watch = Watch::new(&host.engine);
+    watch.before_start = Box::new(|id| {
+        if id != old_id && taken.borrow().is_none() {
+            let listener = TcpListener::bind(("127.0.0.1", port)).expect("take the port");
+            *taken.borrow_mut() = Some(listener);
+        }
+    });
+    let outcome = host.refresh_via(&watch, &host.job(&digest));
+    let error = outcome.error.clone().expect("the runtime failed");
+    assert!(error.contains("rollback incomplete"), "{error}");
+    assert_eq!(inspect(&name)["Id"].as_str(), Some(old_id.as_str()));
+
+    drop(taken.take());
+    let recovered = refresh::recover_via(&host.engine, SETTLE).expect("recovery runs");
+    assert_eq!(report_of_all(&recovered, &name), Action::RolledBack);
+    assert_eq!(inspect(&name)["Id"].as_str(), Some(old_id.as_str()));
+    assert_running(&name);
+    assert_eq!(read(&name, "/version"), "1");
+    assert_eq!(host.names(), [name], "nothing left over");
+}
+
+/// The action of the one report for `name` among `reports`.
+fn report_of_all(reports: &[ContainerReport], name: &str) -> Action {
+    let found: Vec<&ContainerReport> = reports.iter().filter(|r| r.name == name).collect();
+    assert_eq!(found.len(), 1, "one report for {name}: {reports:?}");
+    found[0].action
 }
