@@ -147,6 +147,62 @@ fn recreates_a_running_container_with_every_setting_and_its_volume_data() {
 }
 
 #[test]
+fn keeps_every_host_setting_of_a_hardened_container() {
+    let host = Host::with(&version("1"));
+    let flags = [
+        "--init",
+        "--read-only",
+        "--tmpfs",
+        "/run:size=1m",
+        "--security-opt",
+        "no-new-privileges",
+        "--cap-drop",
+        "ALL",
+        "--cap-add",
+        "CHOWN",
+        "--sysctl",
+        "net.ipv4.ip_unprivileged_port_start=0",
+        "--ulimit",
+        "nofile=1024:2048",
+        "--pids-limit",
+        "100",
+        "--cpus",
+        "0.5",
+        "--shm-size",
+        "8m",
+        "--log-opt",
+        "max-size=1m",
+        "--dns",
+        "192.0.2.53",
+        "--dns-search",
+        "ws.test",
+        "--add-host",
+        "db.ws.test:192.0.2.10",
+        "--device",
+        "/dev/null:/dev/ws-null",
+        "--group-add",
+        "10",
+        "--restart",
+        "always",
+        "-p",
+        "127.0.0.1::8080",
+    ];
+    let name = host.container("ws", &flags, true);
+    let old = inspect(&name);
+
+    let digest = host.publish(&version("2"));
+    let mut job = host.job(&digest);
+    job.health_timeout = HEALTHY_WITHIN;
+    let mut new = recreated(&host.refresh(&job), &name);
+    // The one difference: the image's anonymous volume at /cache, now mounted by name.
+    let mounts = new["HostConfig"].as_object_mut().unwrap().remove("Mounts");
+    assert_eq!(mounts.unwrap()[0]["Target"], "/cache");
+    assert_eq!(old["HostConfig"].get("Mounts"), None);
+    assert_eq!(new["HostConfig"], old["HostConfig"]);
+    assert_running(&name);
+}
+
+#[test]
 fn keeps_the_aliases_and_address_on_a_network_given_by_id() {
     // API clients may name the network by ID; the engine then keeps the ID as the network
     // mode while the inspect lists the network under its name.
