@@ -3,16 +3,13 @@
 
 use std::cell::RefCell;
 use std::net::TcpListener;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use anyhow::Result;
-use bollard::models::{
-    ContainerCreateBody, ContainerInspectResponse, EndpointSettings, ImageInspect,
-};
 use imgwatch::engine::Engine;
 use imgwatch::refresh::{self, EngineApi};
 use imgwatch::report::{Action, ContainerReport};
 
+use super::interpose::{Change, Interposed};
 use super::{HEALTHY_WITHIN, Host, SETTLE, assert_running, read, report_of};
 use crate::support::{TestImage, inspect, try_docker};
 
@@ -71,91 +68,14 @@ fn a_new_image_that_turns_unhealthy_is_rolled_back() {
     assert!(error.contains("unhealthy"), "{error}");
 }
 
-/// The real engine, noting the volumes of every container the refresh removes, and
-/// calling `before_start` with each container it is about to start. Its swaps belong to
-/// an ended process, so recovery in this process takes them over.
-struct Watch<'a> {
-    engine: &'a Engine,
-    volumes: RefCell<Vec<String>>,
-    before_start: Box<dyn Fn(&str) + 'a>,
-}
-
-impl<'a> Watch<'a> {
-    fn new(engine: &'a Engine) -> Watch<'a> {
-        Watch {
-            engine,
-            volumes: RefCell::default(),
-            before_start: Box::new(|_| {}),
-        }
-    }
-
-    fn note(&self, id: &str) {
-        let Ok(Some(container)) = EngineApi::inspect_container(self.engine, id) else {
-            return;
-        };
-        let volumes = container.mounts.into_iter().flatten();
-        let named = volumes.filter(|m| m.typ.as_deref() == Some("volume"));
-        self.volumes
-            .borrow_mut()
-            .extend(named.filter_map(|m| m.name));
-    }
-}
-
-impl EngineApi for Watch<'_> {
-    fn container_ids(&self) -> Result<Vec<String>> {
-        self.engine.container_ids()
-    }
-    fn inspect_container(&self, id: &str) -> Result<Option<ContainerInspectResponse>> {
-        EngineApi::inspect_container(self.engine, id)
-    }
-    fn inspect_image(&self, name: &str) -> Result<Option<ImageInspect>> {
-        EngineApi::inspect_image(self.engine, name)
-    }
-    fn create_container(&self, name: &str, body: ContainerCreateBody) -> Result<String> {
-        self.engine.create_container(name, body)
-    }
-    fn connect_network(&self, network: &str, id: &str, endpoint: EndpointSettings) -> Result<()> {
-        self.engine.connect_network(network, id, endpoint)
-    }
-    fn disconnect_network(&self, network: &str, id: &str) -> Result<()> {
-        self.engine.disconnect_network(network, id)
-    }
-    fn start_container(&self, id: &str) -> Result<()> {
-        (self.before_start)(id);
-        self.engine.start_container(id)
-    }
-    fn stop_container(&self, id: &str) -> Result<()> {
-        self.engine.stop_container(id)
-    }
-    fn restart_container(&self, id: &str) -> Result<()> {
-        self.engine.restart_container(id)
-    }
-    fn rename_container(&self, id: &str, name: &str) -> Result<()> {
-        self.engine.rename_container(id, name)
-    }
-    fn remove_container(&self, id: &str, force: bool) -> Result<()> {
-        self.note(id);
-        self.engine.remove_container(id, force)
-    }
-    fn discard_container(&self, id: &str) -> Result<()> {
-        self.note(id);
-        self.engine.discard_container(id)
-    }
-    fn remove_image(&self, id: &str) -> Result<bool> {
-        EngineApi::remove_image(self.engine, id)
-    }
-    fn engine_hostname(&self) -> Option<String> {
-        self.engine.engine_hostname()
-    }
-    fn sleep(&self, duration: Duration) {
-        self.engine.sleep(duration)
-    }
-    /// A process of this boot that has ended, as the run is by the time the next starts.
-    fn owner(&self) -> String {
-        let me = refresh::owner::current();
-        let boot = me.split('/').next().unwrap_or_default();
-        format!("{boot}/999999999/1")
-    }
+/// The names of the volumes mounted in container `id`.
+fn volumes_of(engine: &Engine, id: &str) -> Vec<String> {
+    let Ok(Some(container)) = EngineApi::inspect_container(engine, id) else {
+        return Vec::new();
+    };
+    let mounts = container.mounts.into_iter().flatten();
+    let volumes = mounts.filter(|m| m.typ.as_deref() == Some("volume"));
+    volumes.filter_map(|m| m.name).collect()
 }
 
 #[test]
@@ -168,7 +88,13 @@ fn a_rollback_leaves_no_volume_only_the_new_container_made() {
         .cmd(&["/bin/sh", "-c", "exit 3"]);
     let digest = host.publish(&broken);
 
-    let watch = Watch::new(&host.engine);
+    // The volumes of each container the refresh removes, noted just before.
+    let noted: RefCell<Vec<String>> = RefCell::default();
+    let watch = Interposed::new(&host.engine, |change| {
+        if let Change::Remove(id) | Change::Discard(id) = change {
+            noted.borrow_mut().extend(volumes_of(&host.engine, id));
+        }
+    });
     let outcome = host.refresh_via(&watch, &host.job(&digest));
     assert_eq!(report_of(&outcome, &name).action, Action::RolledBack);
     assert_eq!(read(&name, "/data/f"), "kept");
@@ -176,7 +102,7 @@ fn a_rollback_leaves_no_volume_only_the_new_container_made() {
         .as_str()
         .unwrap()
         .to_string();
-    let noted = watch.volumes.borrow();
+    let noted = noted.borrow();
     assert!(
         noted.contains(&data),
         "the new container had /data: {noted:?}"
@@ -204,9 +130,11 @@ fn an_old_container_that_cannot_start_again_is_started_by_the_next_run() {
     let digest = host.publish(&TestImage::new("next").file("/version", "2"));
 
     let taken: RefCell<Option<TcpListener>> = RefCell::default();
-    let mut watch = Watch::new(&host.engine);
-    watch.before_start = Box::new(|id| {
-        if id != old_id && taken.borrow().is_none() {
+    let watch = Interposed::new(&host.engine, |change| {
+        if let Change::Start(id) = change
+            && id != old_id
+            && taken.borrow().is_none()
+        {
             let listener = TcpListener::bind(("127.0.0.1", port)).expect("take the port");
             *taken.borrow_mut() = Some(listener);
         }
