@@ -97,7 +97,7 @@ pub fn plan(input: &Input) -> Plan {
         attach_stdin: old.attach_stdin,
         attach_stdout: old.attach_stdout,
         attach_stderr: old.attach_stderr,
-        exposed_ports: not_in(&old.exposed_ports, &image.exposed_ports),
+        exposed_ports: exposed_ports(old, image, &host),
         tty: old.tty,
         open_stdin: old.open_stdin,
         stdin_once: old.stdin_once,
@@ -190,6 +190,32 @@ fn healthcheck(old: Option<&HealthConfig>, image: Option<&HealthConfig>) -> Opti
         start_interval: own(&old.start_interval, &image.start_interval),
     };
     (kept != HealthConfig::default()).then_some(kept)
+}
+
+/// The ports the user exposed, and every port the user publishes.
+///
+/// The engine publishes only exposed ports. `-p` exposes its port, but when the old image
+/// exposed it too nothing tells the two apart; a new image without that `EXPOSE` would
+/// leave the port unpublished, so a published port is always exposed.
+fn exposed_ports(
+    old: &ContainerConfig,
+    image: &ImageConfig,
+    host: &HostConfig,
+) -> Option<Vec<String>> {
+    let mut ports = not_in(&old.exposed_ports, &image.exposed_ports).unwrap_or_default();
+    let mut published: Vec<String> = host
+        .port_bindings
+        .iter()
+        .flatten()
+        .map(|(p, _)| p.clone())
+        .collect();
+    published.sort();
+    for port in published {
+        if !ports.contains(&port) {
+            ports.push(port);
+        }
+    }
+    (!ports.is_empty()).then_some(ports)
 }
 
 /// The old value when it differs from the image's (treating unset as empty).

@@ -502,6 +502,15 @@ fn exposed_ports_from_the_image_are_left_to_it() {
     let body = run(&old, &old_image, &old_image).body;
     assert_eq!(body.exposed_ports, strings(&["9000/tcp"]));
     assert_eq!(body.image.as_deref(), Some("reg.test/ws/x:latest"));
+
+    // Published: exposed whatever the images say, or the engine would not publish it.
+    let published = container(
+        json!({"ExposedPorts": {"80/tcp": {}}}),
+        json!({"PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}}),
+        json!({}),
+    );
+    let body = run(&published, &old_image, &image(json!({}))).body;
+    assert_eq!(body.exposed_ports, strings(&["80/tcp"]));
 }
 
 #[test]

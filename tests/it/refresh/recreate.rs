@@ -203,6 +203,23 @@ fn keeps_every_host_setting_of_a_hardened_container() {
 }
 
 #[test]
+fn a_published_port_stays_published_when_the_new_image_no_longer_exposes_it() {
+    // The engine publishes only exposed ports; `-p` exposed it, but so did the old image.
+    let first = TestImage::new("one").instruction("EXPOSE 8080".to_string());
+    let host = Host::with(&first);
+    let name = host.container("ws", &["-p", "127.0.0.1::8080"], true);
+
+    let digest = host.publish(&TestImage::new("two"));
+    let new = recreated(&host.refresh(&host.job(&digest)), &name);
+    let bound = &new["NetworkSettings"]["Ports"]["8080/tcp"];
+    assert_eq!(
+        bound[0]["HostIp"], "127.0.0.1",
+        "{}",
+        new["NetworkSettings"]
+    );
+}
+
+#[test]
 fn keeps_the_aliases_and_address_on_a_network_given_by_id() {
     // API clients may name the network by ID; the engine then keeps the ID as the network
     // mode while the inspect lists the network under its name.
