@@ -43,10 +43,12 @@
 //! | any of the above, made by a run whose process still lives       | left alone |
 //!
 //! Restore ends with the old containers under their names, running if they ran, and the
-//! new ones removed. Complete ends with the new ones under the names, running if the old
-//! ones ran, and the old ones removed. Adopt moves the new container into the free name
-//! and starts it if the old one ran. A group whose owner label names a process that still
-//! runs belongs to a run in progress beside this one (see [`owner`]). In every row each name ends up held by exactly one
+//! new ones removed; an old one that will not start again keeps the new ones, stopped on
+//! their temporary names, as the record the next run restores from. Complete ends with
+//! the new ones under the names, running if the old ones ran, and the old ones removed.
+//! Adopt moves the new container into the free name and starts it if the old one ran. A
+//! group whose owner label names a process that still runs belongs to a run in progress
+//! beside this one (see [`owner`]). In every row each name ends up held by exactly one
 //! container and no container the user made is removed before its successor is proven.
 //!
 //! Groups are swapped one after another. Workspace containers are heavy; starting
