@@ -200,6 +200,8 @@ fn keeps_every_host_setting_of_a_hardened_container() {
     assert_eq!(old["HostConfig"].get("Mounts"), None);
     assert_eq!(new["HostConfig"], old["HostConfig"]);
     assert_running(&name);
+    // The stopped old container did not come back through its restart policy.
+    assert_eq!(host.names(), [name]);
 }
 
 #[test]
@@ -314,7 +316,8 @@ fn a_variable_the_user_set_to_the_image_default_keeps_the_user_value() {
 fn a_stopped_container_stays_stopped_on_the_new_image() {
     let host = Host::with(&version("1"));
     let created = host.container("created", &[], false);
-    let exited = host.container("exited", &[], true);
+    // A restart policy does not start what the user stopped, before or after.
+    let exited = host.container("exited", &["--restart", "always"], true);
     docker(&["stop", &exited]);
 
     let digest = host.publish(&version("2"));
