@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow};
 use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, EndpointSettings, ImageInspect,
-    NetworkConnectRequest,
+    NetworkConnectRequest, NetworkDisconnectRequest,
 };
 use bollard::query_parameters::{
     CreateContainerOptions, ListContainersOptions, RemoveContainerOptions, RenameContainerOptions,
@@ -69,6 +69,21 @@ impl EngineApi for Engine {
             .with_context(|| format!("connect container {} to network '{network}'", short(id)))
     }
 
+    fn disconnect_network(&self, network: &str, id: &str) -> Result<()> {
+        let request = NetworkDisconnectRequest {
+            container: id.to_string(),
+            force: Some(false),
+        };
+        self.block_on(self.docker.disconnect_network(network, request))
+            .map_err(|e| anyhow!(e))
+            .with_context(|| {
+                format!(
+                    "disconnect container {} from network '{network}'",
+                    short(id)
+                )
+            })
+    }
+
     fn start_container(&self, id: &str) -> Result<()> {
         self.block_on(self.docker.start_container(id, None))
             .map_err(|e| anyhow!(e))
@@ -120,6 +135,22 @@ impl EngineApi for Engine {
         let options = RemoveContainerOptions {
             v: false,
             force,
+            link: false,
+        };
+        match self.block_on(self.docker.remove_container(id, Some(options))) {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(anyhow!(e)).with_context(|| format!("remove container {}", short(id))),
+        }
+    }
+
+    fn discard_container(&self, id: &str) -> Result<()> {
+        // With `v` the engine removes only volumes the container's mounts do not name,
+        // that is the anonymous ones created for it (a `VOLUME` only the new image has);
+        // the volumes handed over from the old container are mounted by name and stay.
+        let options = RemoveContainerOptions {
+            v: true,
+            force: true,
             link: false,
         };
         match self.block_on(self.docker.remove_container(id, Some(options))) {

@@ -20,6 +20,8 @@ pub trait EngineApi {
     fn create_container(&self, name: &str, body: ContainerCreateBody) -> Result<String>;
     /// Connects a created container to one more network.
     fn connect_network(&self, network: &str, id: &str, endpoint: EndpointSettings) -> Result<()>;
+    /// Takes a created container off a network.
+    fn disconnect_network(&self, network: &str, id: &str) -> Result<()>;
     /// Starts a container.
     fn start_container(&self, id: &str) -> Result<()>;
     /// Stops a container with its own stop signal and timeout.
@@ -30,6 +32,9 @@ pub trait EngineApi {
     fn rename_container(&self, id: &str, name: &str) -> Result<()>;
     /// Removes a container, never its volumes; `force` also kills it when running.
     fn remove_container(&self, id: &str, force: bool) -> Result<()>;
+    /// Removes a new container that is given up, running or not, with the anonymous
+    /// volumes it made itself; the volumes it was handed by name stay.
+    fn discard_container(&self, id: &str) -> Result<()>;
     /// Removes an image unless something uses or names it; true when removed.
     fn remove_image(&self, id: &str) -> Result<bool>;
     /// The engine host's name, the hostname host-network containers get by default.

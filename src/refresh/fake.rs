@@ -207,6 +207,19 @@ impl EngineApi for Fake {
         })
     }
 
+    fn disconnect_network(&self, network: &str, id: &str) -> Result<()> {
+        self.change("disconnect");
+        self.with(id, |c| {
+            if let Some(networks) = c
+                .network_settings
+                .as_mut()
+                .and_then(|n| n.networks.as_mut())
+            {
+                networks.remove(network);
+            }
+        })
+    }
+
     fn start_container(&self, id: &str) -> Result<()> {
         self.change("start");
         let image = self.with(id, |c| c.image.clone().unwrap_or_default())?;
@@ -253,6 +266,10 @@ impl EngineApi for Fake {
         }
         self.containers.borrow_mut().remove(id);
         Ok(())
+    }
+
+    fn discard_container(&self, id: &str) -> Result<()> {
+        self.remove_container(id, true)
     }
 
     fn remove_image(&self, _id: &str) -> Result<bool> {

@@ -21,7 +21,7 @@
 //!
 //! A failure in steps 1 to 4 rolls back: stop the new ones, move them back to their
 //! temporary names, give the old ones their names back, start those that ran, and only
-//! then remove the new ones.
+//! then remove the new ones (with the anonymous volumes only they made).
 //!
 //! # Recovery state machine
 //!
@@ -43,10 +43,12 @@
 //! | any of the above, made by a run whose process still lives       | left alone |
 //!
 //! Restore ends with the old containers under their names, running if they ran, and the
-//! new ones removed. Complete ends with the new ones under the names, running if the old
-//! ones ran, and the old ones removed. Adopt moves the new container into the free name
-//! and starts it if the old one ran. A group whose owner label names a process that still
-//! runs belongs to a run in progress beside this one (see [`owner`]). In every row each name ends up held by exactly one
+//! new ones removed; an old one that will not start again keeps the new ones, stopped on
+//! their temporary names, as the record the next run restores from. Complete ends with
+//! the new ones under the names, running if the old ones ran, and the old ones removed.
+//! Adopt moves the new container into the free name and starts it if the old one ran. A
+//! group whose owner label names a process that still runs belongs to a run in progress
+//! beside this one (see [`owner`]). In every row each name ends up held by exactly one
 //! container and no container the user made is removed before its successor is proven.
 //!
 //! Groups are swapped one after another. Workspace containers are heavy; starting
@@ -78,7 +80,7 @@ pub use api::EngineApi;
 pub use recover::HEALTH_TIMEOUT as RECOVERY_HEALTH_TIMEOUT;
 
 use crate::config::Strategy;
-use crate::engine::Engine;
+use crate::engine::{Engine, same_repository_digests};
 use crate::reference::Reference;
 use crate::report::{Action, ContainerReport};
 use select::{id, name};
@@ -136,12 +138,21 @@ pub fn refresh(engine: &Engine, job: &Job) -> Outcome {
 /// interpose on them (to stop a run at a chosen step, say).
 pub fn refresh_via(engine: &Engine, api: &dyn EngineApi, job: &Job) -> Outcome {
     let reference = job.reference;
-    let previous = match engine.inspect_image(&reference.to_string()) {
-        Ok(image) => image.and_then(|i| i.id),
+    let local = match engine.inspect_image(&reference.to_string()) {
+        Ok(image) => image,
         Err(e) => return Outcome::failed(format!("{e:#}")),
     };
+    let previous = local.as_ref().and_then(|i| i.id.clone());
 
-    let mut new_image = None;
+    // A dry run pulls nothing, but an image an earlier pull left is already the new one:
+    // containers on it are reported unchanged, as a real run would leave them.
+    let mut new_image = local
+        .filter(|_| job.dry_run)
+        .filter(|i| {
+            let digests = i.repo_digests.as_deref().unwrap_or_default();
+            same_repository_digests(reference, digests).contains(&job.digest.to_string())
+        })
+        .and_then(|i| i.id);
     if !job.dry_run {
         let pulled = match engine.pull(reference, job.platform, job.credentials) {
             Ok(pulled) => pulled,

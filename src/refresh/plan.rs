@@ -54,6 +54,9 @@ pub struct Plan {
     pub body: ContainerCreateBody,
     /// Further networks, each with its aliases and addresses, in name order.
     pub networks: Vec<(String, EndpointSettings)>,
+    /// The network the create joins through the network mode although the old container
+    /// had been taken off it (`docker network disconnect bridge`): left before start.
+    pub detach: Option<String>,
 }
 
 /// A network name and how the container is attached to it.
@@ -94,7 +97,7 @@ pub fn plan(input: &Input) -> Plan {
         attach_stdin: old.attach_stdin,
         attach_stdout: old.attach_stdout,
         attach_stderr: old.attach_stderr,
-        exposed_ports: not_in(&old.exposed_ports, &image.exposed_ports),
+        exposed_ports: exposed_ports(old, image, &host),
         tty: old.tty,
         open_stdin: old.open_stdin,
         stdin_once: old.stdin_once,
@@ -113,7 +116,8 @@ pub fn plan(input: &Input) -> Plan {
         ..Default::default()
     };
 
-    let (first, networks) = networks(input, &network_mode, old.hostname.as_deref(), short_id);
+    let (first, networks, detach) =
+        networks(input, &network_mode, old.hostname.as_deref(), short_id);
     let body = ContainerCreateBody {
         networking_config: first.map(|(name, endpoint)| NetworkingConfig {
             endpoints_config: Some(HashMap::from([(name, endpoint)])),
@@ -131,6 +135,7 @@ pub fn plan(input: &Input) -> Plan {
         name,
         body,
         networks,
+        detach,
     }
 }
 
@@ -185,6 +190,32 @@ fn healthcheck(old: Option<&HealthConfig>, image: Option<&HealthConfig>) -> Opti
         start_interval: own(&old.start_interval, &image.start_interval),
     };
     (kept != HealthConfig::default()).then_some(kept)
+}
+
+/// The ports the user exposed, and every port the user publishes.
+///
+/// The engine publishes only exposed ports. `-p` exposes its port, but when the old image
+/// exposed it too nothing tells the two apart; a new image without that `EXPOSE` would
+/// leave the port unpublished, so a published port is always exposed.
+fn exposed_ports(
+    old: &ContainerConfig,
+    image: &ImageConfig,
+    host: &HostConfig,
+) -> Option<Vec<String>> {
+    let mut ports = not_in(&old.exposed_ports, &image.exposed_ports).unwrap_or_default();
+    let mut published: Vec<String> = host
+        .port_bindings
+        .iter()
+        .flatten()
+        .map(|(p, _)| p.clone())
+        .collect();
+    published.sort();
+    for port in published {
+        if !ports.contains(&port) {
+            ports.push(port);
+        }
+    }
+    (!ports.is_empty()).then_some(ports)
 }
 
 /// The old value when it differs from the image's (treating unset as empty).
@@ -341,7 +372,8 @@ fn bind_destination(bind: &str) -> Option<String> {
     parts.next().map(str::to_string)
 }
 
-/// The network the create names and the networks to connect after it.
+/// The network the create names, the networks to connect after it, and the network of
+/// the mode to leave when the old container was no longer on it.
 ///
 /// The create names the network of the network mode, as the docker CLI does; the
 /// others are connected before start. Aliases the engine added itself (the short ID and
@@ -352,9 +384,9 @@ fn networks(
     network_mode: &str,
     hostname: Option<&str>,
     short_id: &str,
-) -> (Option<Endpoint>, Vec<Endpoint>) {
+) -> (Option<Endpoint>, Vec<Endpoint>, Option<String>) {
     if network_mode.starts_with("container:") || network_mode == "host" || network_mode == "none" {
-        return (None, Vec::new());
+        return (None, Vec::new(), None);
     }
     let attached = input
         .old
@@ -386,7 +418,9 @@ fn networks(
         .map(|i| endpoints.remove(i))
         .map(|(_, name, endpoint)| (name, endpoint));
     let rest = endpoints.into_iter().map(|(_, n, e)| (n, e)).collect();
-    (first, rest)
+    // The engine attaches a new container to its mode's network whatever the create says.
+    let detach = first.is_none().then(|| primary.to_string());
+    (first, rest, detach)
 }
 
 /// True when a network mode that is a network ID (or the 12-character form of one) is the

@@ -353,6 +353,23 @@ fn a_network_mode_given_as_a_network_id_keeps_that_network_at_create() {
 }
 
 #[test]
+fn leaves_the_network_of_the_mode_when_the_old_container_was_taken_off_it() {
+    let img = image(json!({}));
+    let off = container(
+        json!({}),
+        json!({}),
+        json!({"NetworkSettings": {"Networks": {"net-b": {"Aliases": ["bee"]}}}}),
+    );
+    let plan = run(&off, &img, &img);
+    assert_eq!(plan.body.networking_config, None);
+    assert_eq!(plan.detach.as_deref(), Some("bridge"));
+    assert_eq!(plan.networks[0].0, "net-b");
+
+    let on = container(json!({}), json!({}), json!({}));
+    assert_eq!(run(&on, &img, &img).detach, None);
+}
+
+#[test]
 fn sets_no_aliases_on_the_default_bridge() {
     let img = image(json!({}));
     let old = container(
@@ -485,6 +502,15 @@ fn exposed_ports_from_the_image_are_left_to_it() {
     let body = run(&old, &old_image, &old_image).body;
     assert_eq!(body.exposed_ports, strings(&["9000/tcp"]));
     assert_eq!(body.image.as_deref(), Some("reg.test/ws/x:latest"));
+
+    // Published: exposed whatever the images say, or the engine would not publish it.
+    let published = container(
+        json!({"ExposedPorts": {"80/tcp": {}}}),
+        json!({"PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}}),
+        json!({}),
+    );
+    let body = run(&published, &old_image, &image(json!({}))).body;
+    assert_eq!(body.exposed_ports, strings(&["80/tcp"]));
 }
 
 #[test]

@@ -295,8 +295,17 @@ fn restore(
         }
     }
 
-    for pair in pairs {
-        note(&pair.name, api.remove_container(id(&pair.new), true));
+    // The new containers stay as the record while an old one is not back, so the next
+    // run tries again.
+    if problems.is_empty() {
+        for pair in pairs {
+            if let Err(e) = api.discard_container(id(&pair.new)) {
+                problems
+                    .entry(pair.name.clone())
+                    .or_default()
+                    .push(format!("{e:#}"));
+            }
+        }
     }
 
     pairs

@@ -5,6 +5,11 @@
 //! repository, in tag or digest form, or when it runs the image the tag pointed to before
 //! the pull (a container created from an ID, or from a name that was retagged). The
 //! repository must match exactly: `langgraph` is not `langgraph-x`.
+//!
+//! Known shortcoming: after a pull-only run the tag already names the new image when the
+//! recreate runs, so a container that belongs only by the previous image's ID is not
+//! recognised then and stays on its image; containers that name the repository are not
+//! affected.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 

@@ -275,6 +275,9 @@ fn create(
     for (network, endpoint) in plan.networks {
         api.connect_network(&network, &new_id, endpoint)?;
     }
+    if let Some(network) = plan.detach {
+        api.disconnect_network(&network, &new_id)?;
+    }
     Ok(new_id)
 }
 
@@ -304,7 +307,42 @@ fn rollback(api: &dyn EngineApi, group: &[Prepared], progress: &[Progress]) -> O
             problems.push(format!("{e:#}"));
         }
     };
+    undo(api, group, progress, &mut note);
 
+    // Only once every old container is back: until then the new containers' labels are
+    // the record the next run's recovery restores from.
+    if problems.is_empty() {
+        for p in progress.iter().rev() {
+            if let Some(new_id) = &p.new_id
+                && let Err(e) = api.discard_container(new_id)
+            {
+                problems.push(format!("{e:#}"));
+            }
+        }
+    }
+
+    if problems.is_empty() {
+        None
+    } else {
+        tracing::error!(
+            "rollback incomplete, the next run will finish it: {}",
+            problems.join("; ")
+        );
+        Some(format!(
+            "rollback incomplete (the next run finishes it): {}",
+            problems.join("; ")
+        ))
+    }
+}
+
+/// Stops the new containers, moves them back to their temporary names, gives the old
+/// ones their names back and starts those that ran; each step's result goes to `note`.
+fn undo(
+    api: &dyn EngineApi,
+    group: &[Prepared],
+    progress: &[Progress],
+    note: &mut dyn FnMut(Result<()>),
+) {
     for (member, p) in group.iter().zip(progress).rev() {
         let name = name(&member.old);
         if let Some(new_id) = &p.new_id {
@@ -326,23 +364,5 @@ fn rollback(api: &dyn EngineApi, group: &[Prepared], progress: &[Progress]) -> O
                     .context("restart the old container"),
             );
         }
-    }
-    for p in progress.iter().rev() {
-        if let Some(new_id) = &p.new_id {
-            note(api.remove_container(new_id, true));
-        }
-    }
-
-    if problems.is_empty() {
-        None
-    } else {
-        tracing::error!(
-            "rollback incomplete, the next run will finish it: {}",
-            problems.join("; ")
-        );
-        Some(format!(
-            "rollback incomplete (the next run finishes it): {}",
-            problems.join("; ")
-        ))
     }
 }

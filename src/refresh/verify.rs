@@ -70,11 +70,17 @@ fn judge(
     health_timeout: Duration,
 ) -> Result<bool> {
     let state = inspect.state.clone().unwrap_or_default();
-    if state.restarting == Some(true) || inspect.restart_count.unwrap_or(0) > restarts {
+    // While the restart policy waits to restart it, the exit code is the one it died
+    // with; once restarted the engine has reset it to 0, so it says nothing then.
+    if state.restarting == Some(true) {
         bail!(
-            "restarted after it was started (exit code {})",
+            "exited with code {} and is being restarted by its restart policy",
             state.exit_code.unwrap_or(0)
         );
+    }
+    let restarted = inspect.restart_count.unwrap_or(0) - restarts;
+    if restarted > 0 {
+        bail!("exited and was restarted by its restart policy ({restarted} times)");
     }
     if state.running != Some(true) {
         let mut reason = format!("exited with code {}", state.exit_code.unwrap_or(0));
@@ -130,7 +136,8 @@ mod tests {
         let unhealthy = json!({"Running": true, "Health": {"Status": "unhealthy",
             "Log": [{"ExitCode": 1, "Output": "boom\n"}]}});
         let exited = json!({"Running": false, "ExitCode": 3});
-        let restarting = json!({"Running": true, "Restarting": true});
+        let restarting = json!({"Running": true, "Restarting": true, "ExitCode": 3});
+        let restarted = json!({"Running": true, "ExitCode": 0});
         let t = |state: &serde_json::Value, restarts, waited| {
             judge(
                 &inspect(state.clone(), restarts),
@@ -154,7 +161,14 @@ mod tests {
             Err("turned unhealthy: boom".to_string())
         );
         assert_eq!(t(&exited, 0, SEC), Err("exited with code 3".to_string()));
-        assert!(t(&restarting, 0, SEC).is_err());
-        assert!(t(&running, 1, SEC).unwrap_err().contains("restarted"));
+        assert_eq!(
+            t(&restarting, 0, SEC),
+            Err("exited with code 3 and is being restarted by its restart policy".to_string())
+        );
+        // Restarted already: the engine has reset the exit code, so none is claimed.
+        assert_eq!(
+            t(&restarted, 2, SEC),
+            Err("exited and was restarted by its restart policy (2 times)".to_string())
+        );
     }
 }

@@ -3,93 +3,16 @@
 
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use anyhow::Result;
-use bollard::models::{
-    ContainerCreateBody, ContainerInspectResponse, EndpointSettings, ImageInspect,
-};
-use imgwatch::engine::Engine;
-use imgwatch::refresh::{self, EngineApi};
+use imgwatch::refresh;
 
+use super::interpose::Interposed;
 use super::{Host, SETTLE, assert_running, read};
 use crate::support::{TestImage, docker, inspect, try_docker};
 
 /// The panic that stands for the process being killed.
 const KILLED: &str = "imgwatch killed here";
-
-/// The real engine, except that the process "dies" before its n-th change.
-struct KillAt<'a> {
-    engine: &'a Engine,
-    at: usize,
-    changes: Cell<usize>,
-}
-
-impl KillAt<'_> {
-    fn change(&self, what: &str) {
-        let n = self.changes.get();
-        if n == self.at {
-            panic!("{KILLED}: before change {n} ({what})");
-        }
-        self.changes.set(n + 1);
-    }
-}
-
-impl EngineApi for KillAt<'_> {
-    fn container_ids(&self) -> Result<Vec<String>> {
-        self.engine.container_ids()
-    }
-    fn inspect_container(&self, id: &str) -> Result<Option<ContainerInspectResponse>> {
-        EngineApi::inspect_container(self.engine, id)
-    }
-    fn inspect_image(&self, name: &str) -> Result<Option<ImageInspect>> {
-        EngineApi::inspect_image(self.engine, name)
-    }
-    fn create_container(&self, name: &str, body: ContainerCreateBody) -> Result<String> {
-        self.change("create");
-        self.engine.create_container(name, body)
-    }
-    fn connect_network(&self, network: &str, id: &str, endpoint: EndpointSettings) -> Result<()> {
-        self.change("connect");
-        self.engine.connect_network(network, id, endpoint)
-    }
-    fn start_container(&self, id: &str) -> Result<()> {
-        self.change("start");
-        self.engine.start_container(id)
-    }
-    fn stop_container(&self, id: &str) -> Result<()> {
-        self.change("stop");
-        self.engine.stop_container(id)
-    }
-    fn restart_container(&self, id: &str) -> Result<()> {
-        self.change("restart");
-        self.engine.restart_container(id)
-    }
-    fn rename_container(&self, id: &str, name: &str) -> Result<()> {
-        self.change("rename");
-        self.engine.rename_container(id, name)
-    }
-    fn remove_container(&self, id: &str, force: bool) -> Result<()> {
-        self.change("remove");
-        self.engine.remove_container(id, force)
-    }
-    fn remove_image(&self, id: &str) -> Result<bool> {
-        self.change("remove image");
-        EngineApi::remove_image(self.engine, id)
-    }
-    fn engine_hostname(&self) -> Option<String> {
-        self.engine.engine_hostname()
-    }
-    fn sleep(&self, duration: Duration) {
-        self.engine.sleep(duration)
-    }
-    /// A process of this boot that no longer runs, as a killed run would be.
-    fn owner(&self) -> String {
-        let me = refresh::owner::current();
-        let boot = me.split('/').next().unwrap_or_default();
-        format!("{boot}/999999999/1")
-    }
-}
 
 /// One container on two networks with volume data: create, connect, stop, rename old,
 /// rename new, start, remove old. A kill before each of those and after the last.
@@ -119,11 +42,15 @@ fn a_run_killed_at_any_step_of_a_recreate_is_finished_by_the_next_run() {
         docker(&["network", "connect", "--alias", "beta", &nb, &name]);
         docker(&["exec", &name, "sh", "-c", "echo kept > /data/f"]);
 
-        let api = KillAt {
-            engine: &host.engine,
-            at,
-            changes: Cell::new(0),
-        };
+        // The process "dies" before its at-th change.
+        let changes = Cell::new(0);
+        let api = Interposed::new(&host.engine, |change| {
+            let n = changes.get();
+            if n == at {
+                panic!("{KILLED}: before change {n} ({change:?})");
+            }
+            changes.set(n + 1);
+        });
         let mut job = host.job(&digest);
         job.container_prefix = &name;
         let killed = catch_unwind(AssertUnwindSafe(|| host.refresh_via(&api, &job)));

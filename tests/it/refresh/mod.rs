@@ -1,6 +1,7 @@
 //! Refreshing a runtime's containers against the real engine and a real registry, through
 //! the library (the command-line tests drive the binary).
 
+mod interpose;
 mod kill;
 mod pull;
 mod recreate;

@@ -147,6 +147,81 @@ fn recreates_a_running_container_with_every_setting_and_its_volume_data() {
 }
 
 #[test]
+fn keeps_every_host_setting_of_a_hardened_container() {
+    let host = Host::with(&version("1"));
+    let flags = [
+        "--init",
+        "--read-only",
+        "--tmpfs",
+        "/run:size=1m",
+        "--security-opt",
+        "no-new-privileges",
+        "--cap-drop",
+        "ALL",
+        "--cap-add",
+        "CHOWN",
+        "--sysctl",
+        "net.ipv4.ip_unprivileged_port_start=0",
+        "--ulimit",
+        "nofile=1024:2048",
+        "--pids-limit",
+        "100",
+        "--cpus",
+        "0.5",
+        "--shm-size",
+        "8m",
+        "--log-opt",
+        "max-size=1m",
+        "--dns",
+        "192.0.2.53",
+        "--dns-search",
+        "ws.test",
+        "--add-host",
+        "db.ws.test:192.0.2.10",
+        "--device",
+        "/dev/null:/dev/ws-null",
+        "--group-add",
+        "10",
+        "--restart",
+        "always",
+        "-p",
+        "127.0.0.1::8080",
+    ];
+    let name = host.container("ws", &flags, true);
+    let old = inspect(&name);
+
+    let digest = host.publish(&version("2"));
+    let mut job = host.job(&digest);
+    job.health_timeout = HEALTHY_WITHIN;
+    let mut new = recreated(&host.refresh(&job), &name);
+    // The one difference: the image's anonymous volume at /cache, now mounted by name.
+    let mounts = new["HostConfig"].as_object_mut().unwrap().remove("Mounts");
+    assert_eq!(mounts.unwrap()[0]["Target"], "/cache");
+    assert_eq!(old["HostConfig"].get("Mounts"), None);
+    assert_eq!(new["HostConfig"], old["HostConfig"]);
+    assert_running(&name);
+    // The stopped old container did not come back through its restart policy.
+    assert_eq!(host.names(), [name]);
+}
+
+#[test]
+fn a_published_port_stays_published_when_the_new_image_no_longer_exposes_it() {
+    // The engine publishes only exposed ports; `-p` exposed it, but so did the old image.
+    let first = TestImage::new("one").instruction("EXPOSE 8080".to_string());
+    let host = Host::with(&first);
+    let name = host.container("ws", &["-p", "127.0.0.1::8080"], true);
+
+    let digest = host.publish(&TestImage::new("two"));
+    let new = recreated(&host.refresh(&host.job(&digest)), &name);
+    let bound = &new["NetworkSettings"]["Ports"]["8080/tcp"];
+    assert_eq!(
+        bound[0]["HostIp"], "127.0.0.1",
+        "{}",
+        new["NetworkSettings"]
+    );
+}
+
+#[test]
 fn keeps_the_aliases_and_address_on_a_network_given_by_id() {
     // API clients may name the network by ID; the engine then keeps the ID as the network
     // mode while the inspect lists the network under its name.
@@ -175,6 +250,27 @@ fn keeps_the_aliases_and_address_on_a_network_given_by_id() {
         "{endpoint}"
     );
     assert_eq!(endpoint["IPAddress"], address.as_str(), "{endpoint}");
+}
+
+#[test]
+fn a_container_taken_off_the_default_bridge_stays_off_it() {
+    // Taken off the bridge for isolation, on its own network only: the network mode still
+    // says `default`, which a create would attach to the bridge again.
+    let host = Host::with(&version("1"));
+    let net = host.scope.name("own");
+    docker(&["network", "create", &net]);
+    let name = host.container("ws", &[], true);
+    docker(&["network", "disconnect", "bridge", &name]);
+    docker(&["network", "connect", "--alias", "alpha", &net, &name]);
+
+    let digest = host.publish(&version("2"));
+    let mut job = host.job(&digest);
+    job.health_timeout = HEALTHY_WITHIN;
+    let new = recreated(&host.refresh(&job), &name);
+    let networks = new["NetworkSettings"]["Networks"].as_object().unwrap();
+    let names: Vec<&String> = networks.keys().collect();
+    assert_eq!(names, [&net], "{networks:?}");
+    assert!(strings(&networks[&net]["Aliases"]).contains(&"alpha".to_string()));
 }
 
 #[test]
@@ -220,7 +316,8 @@ fn a_variable_the_user_set_to_the_image_default_keeps_the_user_value() {
 fn a_stopped_container_stays_stopped_on_the_new_image() {
     let host = Host::with(&version("1"));
     let created = host.container("created", &[], false);
-    let exited = host.container("exited", &[], true);
+    // A restart policy does not start what the user stopped, before or after.
+    let exited = host.container("exited", &["--restart", "always"], true);
     docker(&["stop", &exited]);
 
     let digest = host.publish(&version("2"));
@@ -292,6 +389,18 @@ fn a_dry_run_lists_the_containers_and_changes_nothing() {
     assert_eq!(report_of(&outcome, &name).action, Action::Recreated);
     assert_eq!(inspect(&name)["Id"], before);
     assert_eq!(host.image_id(), image_before, "a dry run pulls nothing");
+}
+
+#[test]
+fn a_dry_run_counts_containers_already_on_the_pulled_image_as_unchanged() {
+    let (host, name, _, digest) = updated(&version("1"), &version("2"));
+    docker(&["pull", "--quiet", &host.image]);
+    let current = host.container("current", &[], true);
+    let mut job = host.job(&digest);
+    job.dry_run = true;
+    let outcome = host.refresh(&job);
+    assert_eq!(report_of(&outcome, &name).action, Action::Recreated);
+    assert_eq!(report_of(&outcome, &current).action, Action::Unchanged);
 }
 
 #[test]
