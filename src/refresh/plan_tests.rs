@@ -51,6 +51,22 @@ fn run(old: &ContainerInspectResponse, old_image: &ImageConfig, new_image: &Imag
     })
 }
 
+/// Checks the env a plan gives for each old container env in `cases`.
+fn assert_env_cases(
+    old_image: &ImageConfig,
+    new_image: &ImageConfig,
+    cases: &[(&[&str], Option<Vec<String>>)],
+) {
+    for (env, expected) in cases {
+        let old = container(json!({"Env": env}), json!({}), json!({}));
+        assert_eq!(
+            &run(&old, old_image, new_image).body.env,
+            expected,
+            "{env:?}"
+        );
+    }
+}
+
 fn strings(v: &[&str]) -> Option<Vec<String>> {
     Some(v.iter().map(|s| s.to_string()).collect())
 }
@@ -71,14 +87,7 @@ fn keeps_only_the_variables_the_user_set() {
             strings(&["PATH=/opt/bin"]),
         ),
     ];
-    for (env, expected) in cases {
-        let old = container(json!({"Env": env}), json!({}), json!({}));
-        assert_eq!(
-            run(&old, &old_image, &new_image).body.env,
-            expected,
-            "{env:?}"
-        );
-    }
+    assert_env_cases(&old_image, &new_image, &cases);
 }
 
 #[test]
@@ -107,14 +116,7 @@ fn a_variable_listed_before_the_image_ones_is_the_users_even_at_the_image_value(
         // Not a list the engine builds from this image: values decide.
         (&["PATH=/bin", "MODE=c"], strings(&["MODE=c"])),
     ];
-    for (env, expected) in cases {
-        let old = container(json!({"Env": env}), json!({}), json!({}));
-        assert_eq!(
-            run(&old, &old_image, &new_image).body.env,
-            expected,
-            "{env:?}"
-        );
-    }
+    assert_env_cases(&old_image, &new_image, &cases);
 }
 
 #[test]

@@ -72,6 +72,12 @@ pub fn check(settings: &CheckSettings, env: Env) -> Result<Checked, Fatal> {
     let resolution = resolve::resolve_all(&targets, &platform, &options, env);
     log_resolution_errors(&targets, &resolution.remotes);
 
+    let run = Run {
+        settings,
+        engine: engine.as_ref(),
+        platform: &platform,
+        started: run_started,
+    };
     let mut report = Report::default();
     for (target, remote) in targets.iter().zip(resolution.remotes) {
         let credentials = resolution
@@ -79,16 +85,7 @@ pub fn check(settings: &CheckSettings, env: Env) -> Result<Checked, Fatal> {
             .get(&target.reference.registry)
             .cloned()
             .flatten();
-        let line = handle(
-            settings,
-            &mut state,
-            engine.as_ref(),
-            &platform,
-            target,
-            remote,
-            credentials.as_ref(),
-            run_started,
-        );
+        let line = handle(&run, &mut state, target, remote, credentials.as_ref());
 
         // Checkpoint after a runtime whose containers changed, so a run killed later
         // does not refresh it again.
@@ -251,18 +248,30 @@ fn discover(engine: &Engine, config: &crate::config::Config) -> Vec<String> {
     found.into_iter().collect()
 }
 
+/// What every runtime of one run shares.
+#[derive(Clone, Copy)]
+struct Run<'a> {
+    settings: &'a CheckSettings,
+    engine: Option<&'a Engine>,
+    platform: &'a Platform,
+    /// When the run started: holds are judged against it.
+    started: DateTime<Utc>,
+}
+
 /// Decides, refreshes if asked, updates the state entry, and reports one runtime.
-#[allow(clippy::too_many_arguments)]
 fn handle(
-    settings: &CheckSettings,
+    run: &Run,
     state: &mut State,
-    engine: Option<&Engine>,
-    platform: &Platform,
     target: &Target,
     remote: Result<Remote>,
     credentials: Option<&crate::registry::Credentials>,
-    run_started: DateTime<Utc>,
 ) -> RuntimeReport {
+    let Run {
+        settings,
+        engine,
+        platform,
+        started: run_started,
+    } = *run;
     let now = Utc::now();
     let platform_text = platform.to_string();
     let image = target.reference.to_string();
@@ -366,33 +375,27 @@ fn handle(
                 let baseline = decide::new_entry(&image, previous, &platform_text, None, now);
                 state.runtimes.insert(target.runtime.clone(), baseline);
             }
-            refresh_moved(
-                settings,
-                state,
-                engine,
-                platform,
-                target,
-                &remote,
-                credentials,
-                &mut line,
-            );
+            refresh_moved(run, state, target, &remote, credentials, &mut line);
         }
     }
     line
 }
 
 /// Handles a runtime whose digest moved: report it, or pull and recreate.
-#[allow(clippy::too_many_arguments)]
 fn refresh_moved(
-    settings: &CheckSettings,
+    run: &Run,
     state: &mut State,
-    engine: Option<&Engine>,
-    platform: &Platform,
     target: &Target,
     remote: &Remote,
     credentials: Option<&crate::registry::Credentials>,
     line: &mut RuntimeReport,
 ) {
+    let Run {
+        settings,
+        engine,
+        platform,
+        ..
+    } = *run;
     let now = Utc::now();
     let platform_text = platform.to_string();
     if settings.mode == Mode::Report {
